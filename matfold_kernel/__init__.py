@@ -1,0 +1,33 @@
+"""matfold_kernel: the library a matfold notebook imports.
+
+Crystal structures in and out (:func:`read_structure`, :func:`structure_info`), and
+the one exception family (:class:`MatfoldError`). Nothing heavy is imported here:
+pymatgen and friends load on first use.
+"""
+
+from .crystal import (
+    FORMATS,
+    StructureInfo,
+    guess_format,
+    read_structure,
+    read_structures,
+    structure_info,
+    validate_structure,
+)
+from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FORMATS",
+    "MatfoldDependencyError",
+    "MatfoldError",
+    "MatfoldInputError",
+    "StructureInfo",
+    "guess_format",
+    "read_structure",
+    "read_structures",
+    "structure_info",
+    "validate_structure",
+    "__version__",
+]

@@ -1,0 +1,122 @@
+"""The ``matfold`` command.
+
+``matfold info FILE --json`` describes a structure file; ``matfold lab`` opens
+JupyterLab on the matfold notebooks. Bad input exits with code 2 and one line on
+stderr; ``MATFOLD_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import MatfoldError, MatfoldInputError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_info(args) -> int:
+    from .crystal import read_structures, structure_info
+
+    structures = read_structures(
+        args.file, args.format, allow_overlap=args.allow_overlap
+    )
+    if args.all:
+        chosen = list(enumerate(structures))
+    else:
+        if not -len(structures) <= args.index < len(structures):
+            raise MatfoldInputError(
+                f"--index {args.index} is out of range: the file holds {len(structures)} "
+                f"structure(s)",
+                args.file,
+            )
+        chosen = [(args.index % len(structures), structures[args.index])]
+    infos = [(i, s, structure_info(s, symprec=args.symprec)) for i, s in chosen]
+    if args.json:
+        payload = [info.to_dict() | {"label": s.properties.get("label", "")} for _, s, info in infos]
+        if not args.all:
+            payload = infos[0][2].to_dict()
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for i, s, info in infos:
+        label = s.properties.get("label") or ""
+        print(f"{args.file} [structure {i + 1} of {len(structures)}] {label}".rstrip())
+        width = max(len(k) for k in info.to_dict())
+        for key, value in info.to_dict().items():
+            unit = {"volume": " Å³", "density": " g/cm³"}.get(key, "")
+            print(f"  {key:<{width}}  {value}{unit}")
+    if len(structures) > 1 and not args.all:
+        print(f"({len(structures)} structures in the file; --index N picks one, --all shows all)")
+    return 0
+
+
+def _cmd_lab(args) -> int:
+    from matfold_hub.lab import run_lab
+
+    return run_lab(port=args.port, notebook_dir=args.notebook_dir, open_browser=args.browser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``matfold`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="matfold",
+        description="matfold: crystal and protein structure analysis for Jupyter.",
+    )
+    parser.add_argument("--version", action="version", version=f"matfold {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser(
+        "info",
+        help="describe a structure file (formula, space group, volume, density)",
+        description="Describe a CIF, POSCAR/CONTCAR or extxyz file.",
+    )
+    info.add_argument("file", help="structure file (CIF, POSCAR/CONTCAR, extxyz)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument("--format", choices=["cif", "poscar", "extxyz"], help="skip format detection")
+    info.add_argument("--index", type=int, default=0, help="which structure of a multi-structure file (default 0)")
+    info.add_argument("--all", action="store_true", help="describe every structure in the file")
+    info.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
+    info.add_argument(
+        "--allow-overlap", action="store_true",
+        help="accept atoms closer than 0.5 Å (disorder written as full sites)",
+    )
+    info.set_defaults(func=_cmd_info)
+
+    lab = sub.add_parser("lab", help="open JupyterLab on the matfold notebooks (127.0.0.1)")
+    lab.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")
+    lab.add_argument("--notebook-dir", default=None, help="folder to open (default: ./notebooks)")
+    lab.add_argument("--no-browser", dest="browser", action="store_false", help="do not open a browser")
+    lab.set_defaults(func=_cmd_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``matfold`` console command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except MatfoldInputError as exc:
+        if os.environ.get("MATFOLD_DEBUG"):
+            raise
+        print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except MatfoldError as exc:
+        if os.environ.get("MATFOLD_DEBUG"):
+            raise
+        print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Turning a path, text or bytes into checked text, for every matfold parser.
+
+Parsers of crystal and protein files share the same first step: get the text,
+refuse files that are empty, binary, too large or not UTF-8, and remember a
+name for error messages.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MatfoldInputError
+
+__all__ = ["TextSource", "read_text_source", "MAX_FILE_BYTES"]
+
+#: Largest input read, in bytes (50 MiB). Larger files are refused, not parsed slowly.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Decoded text with the name it came from.
+
+    Attributes
+    ----------
+    text : str
+        The decoded text, line endings normalised to ``\\n``.
+    name : str
+        File name, or ``"<text>"`` / ``"<bytes>"`` for in-memory input.
+    path : Path or None
+        The path when the input was a file.
+    """
+
+    text: str
+    name: str
+    path: Path | None = None
+
+
+def _decode(data: bytes, name: str) -> str:
+    if not data.strip():
+        raise MatfoldInputError("the file is empty; give a file with structure data", name)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise MatfoldInputError(
+                f"starts with a UTF-16 byte-order mark but is not valid UTF-16 ({exc.reason}); "
+                "re-save the file as UTF-8",
+                name,
+            ) from None
+    if b"\x00" in data[:8192]:
+        raise MatfoldInputError(
+            "this is a binary file, not a text structure file "
+            "(CIF, POSCAR, extxyz, PDB, mmCIF or FASTA); check that you picked the right file",
+            name,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MatfoldInputError(
+            f"is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+            f"(offset {exc.start}); re-save the file as UTF-8",
+            name,
+        ) from None
+
+
+def read_text_source(source, *, name: str | None = None) -> TextSource:
+    """Read `source` as text with the checks every parser needs.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or file-like
+        A path; text (a ``str`` containing a newline is taken as file content,
+        not as a path); raw bytes; or an open file.
+    name : str, optional
+        Name to use in error messages (defaults to the file name).
+
+    Returns
+    -------
+    TextSource
+
+    Raises
+    ------
+    MatfoldInputError
+        Missing, empty, binary, oversize (> 50 MiB) or non-UTF-8 input.
+    """
+    path = None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or "<bytes>"
+    elif isinstance(source, str) and ("\n" in source or "\r" in source):
+        data = None
+        text = source
+        name = name or "<text>"
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        name = name or str(source)
+        if str(source).strip() == "":
+            raise MatfoldInputError("empty path or text; give a file path or the file's content")
+        if not path.exists():
+            raise MatfoldInputError("no such file; check the path", name)
+        if path.is_dir():
+            raise MatfoldInputError("is a directory, not a file", name)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise MatfoldInputError(
+                f"is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit for one "
+                "structure file; split it into smaller files",
+                name,
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise MatfoldInputError(f"cannot be read ({exc.strerror})", name) from None
+    elif isinstance(source, io.IOBase) or hasattr(source, "read"):
+        raw = source.read()
+        name = name or getattr(source, "name", None) or "<stream>"
+        if isinstance(raw, str):
+            data, text = None, raw
+        else:
+            data = bytes(raw)
+    else:
+        raise MatfoldInputError(
+            f"cannot read a {type(source).__name__}; give a path, text, bytes or an open file"
+        )
+    if data is not None:
+        if len(data) > MAX_FILE_BYTES:
+            raise MatfoldInputError(
+                f"is {len(data) / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit", name
+            )
+        text = _decode(data, name)
+    if not text.strip():
+        raise MatfoldInputError("the file is empty; give a file with structure data", name)
+    if "\x00" in text:
+        raise MatfoldInputError("contains NUL characters: this is a binary file, not text", name)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return TextSource(text=text, name=str(name), path=path)
