@@ -102,7 +102,11 @@ def read_text_source(source, *, name: str | None = None) -> TextSource:
         if str(source).strip() == "":
             raise MatfoldInputError("empty path or text; give a file path or the file's content")
         if not path.exists():
-            raise MatfoldInputError("no such file; check the path", name)
+            raise MatfoldInputError(
+                "no such file; check the path (file content given as a string must contain "
+                "a newline)",
+                name,
+            )
         if path.is_dir():
             raise MatfoldInputError("is a directory, not a file", name)
         size = path.stat().st_size

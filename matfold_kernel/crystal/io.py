@@ -27,25 +27,29 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(\(\d+\))?$")
 
 
 def guess_format(text: str, name: str = "") -> str:
-    """Guess the file format from the file name, then the content.
+    """Guess the file format: unmistakable content first, then the file name.
 
     Returns
     -------
     str
         One of :data:`FORMATS`.
     """
+    head = text.lstrip()[:20000]
+    if re.search(r"^\s*data_", head, re.M):
+        return "cif"
+    lines = head.split("\n", 2)
+    if len(lines) >= 2 and lines[0].strip().isdigit() and "=" in lines[1]:
+        return "extxyz"
     base = Path(name).name.lower() if name and not name.startswith("<") else ""
+    if base.endswith((".vasp", ".poscar")) or "poscar" in base or "contcar" in base:
+        return "poscar"
     if base.endswith((".cif", ".mcif")):
         return "cif"
     if base.endswith((".xyz", ".extxyz")):
         return "extxyz"
-    if base.endswith((".vasp", ".poscar")) or "poscar" in base or "contcar" in base:
-        return "poscar"
-    head = text.lstrip()[:20000]
-    if re.search(r"^\s*data_", head, re.M) or re.search(r"^\s*_cell_length_a", head, re.M):
+    if re.search(r"^\s*_cell_length_a", head, re.M):
         return "cif"
-    lines = head.split("\n", 2)
-    if len(lines) >= 2 and lines[0].strip().isdigit():
+    if lines and lines[0].strip().isdigit():
         return "extxyz"
     return "poscar"
 
@@ -103,7 +107,7 @@ def _read_cif(text: str, name: str):
             warnings.simplefilter("ignore")
             cif = CifFile.from_str(text)
     except Exception as exc:  # pymatgen raises bare Exceptions from its tokenizer
-        raise MatfoldInputError(f"is not a readable CIF ({_short(exc)})", name) from None
+        raise MatfoldInputError(f"is not a readable CIF: {_cif_reason(exc)}", name) from None
     blocks = [(label, block) for label, block in cif.data.items() if _has_sites(block)]
     if not blocks:
         raise MatfoldInputError(
@@ -123,15 +127,15 @@ def _read_cif(text: str, name: str):
                 raise
             except Exception as exc:
                 raise MatfoldInputError(
-                    f"data block {label!r} cannot be turned into a structure ({_short(exc)})", name
+                    f"data block {label!r} cannot be turned into a structure: {_cif_reason(exc)}",
+                    name,
                 ) from None
         if not found:
-            why = "; ".join(
-                str(w.message).splitlines()[0] for w in caught if "parse" in str(w.message).lower()
-            )
+            why = [str(w.message).splitlines()[0] for w in caught
+                   if "parse" in str(w.message).lower() or "occupanc" in str(w.message).lower()]
             raise MatfoldInputError(
-                f"data block {label!r} cannot be turned into a structure"
-                + (f" ({why})" if why else " (check the atom site loop and symmetry operations)"),
+                f"data block {label!r} cannot be turned into a structure: "
+                + (why[0] if why else _CIF_HINTS[-1][1](None)),
                 name,
             )
         for structure in found:
@@ -190,6 +194,30 @@ def _read_extxyz(text: str, name: str):
     return structures
 
 
+_CIF_HINTS = (
+    (re.compile(r"len\(items\)=(\d+) is not a multiple of n=(\d+)"),
+     lambda m: f"a loop_ has {m.group(1)} values for {m.group(2)} columns: a value is missing "
+               "or extra in one of its rows"),
+    (re.compile(r"modulo by zero|division by zero"),
+     lambda m: "a loop_ is incomplete (column names with no values, or values with no "
+               "names): is the file truncated?"),
+    (re.compile(r"zip\(\) argument \d+ is (longer|shorter)"),
+     lambda m: "the columns of the atom site loop have different lengths"),
+    (re.compile(r"Invalid CIF file with no structures"),
+     lambda m: "no atom could be placed: check the atom site loop (element symbols, "
+               "coordinates, occupancies) and the symmetry operations"),
+)
+
+
+def _cif_reason(exc: BaseException) -> str:
+    text = _short(exc)
+    for pattern, explain in _CIF_HINTS:
+        match = pattern.search(text)
+        if match:
+            return explain(match)
+    return text
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
@@ -203,7 +231,7 @@ def _from_object(obj):
         return None
     if isinstance(obj, (Structure, IStructure)):
         return [Structure.from_sites(obj.sites, properties=dict(obj.properties or {}))]
-    if type(obj).__name__ == "Atoms" and hasattr(obj, "get_cell"):
+    if type(obj).__module__.startswith(("ase.", "pymatgen.")) and hasattr(obj, "get_cell"):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         if not obj.pbc.any() or abs(obj.cell.volume) < 1e-2:

@@ -81,7 +81,10 @@ def parse_poscar(text: str, name: str = "<text>"):
     lattice = np.array(
         [_floats(lines[2 + i], 3, f"lattice vector {i + 1}", 3 + i, name) for i in range(3)]
     )
-    det = float(np.linalg.det(lattice))
+    with np.errstate(all="ignore"):
+        det = float(np.linalg.det(lattice))
+    if not np.isfinite(det):
+        raise MatfoldInputError("lines 3-5: the lattice vectors are too large to use", name)
     if abs(det) < 1e-6:
         raise MatfoldInputError(
             "lines 3-5: the lattice vectors are linearly dependent (cell volume 0 Å³); "

@@ -6,12 +6,14 @@ import numpy as np
 
 from ..errors import MatfoldInputError
 
-__all__ = ["check_elements", "validate_structure", "MIN_DISTANCE", "MAX_SITES"]
+__all__ = ["check_elements", "validate_structure", "MIN_DISTANCE", "MAX_SITES", "MAX_CELL_LENGTH"]
 
 #: Two sites closer than this (Å) are taken as a mistake, not chemistry.
 MIN_DISTANCE = 0.5
 #: Largest number of sites in one structure matfold accepts.
 MAX_SITES = 20_000
+#: Longest cell vector accepted, in Å (1 µm): beyond it numbers are typos or wrong units.
+MAX_CELL_LENGTH = 10_000.0
 
 
 def check_elements(symbols, name: str | None = None) -> None:
@@ -37,6 +39,16 @@ def check_elements(symbols, name: str | None = None) -> None:
                 "such as 'Fe' or 'O'",
                 name,
             )
+
+
+def _close_pairs(structure, cutoff: float):
+    """Periodic pairs closer than `cutoff` (Å), on coordinates wrapped into the cell."""
+    from pymatgen.core import Structure
+
+    wrapped = Structure(
+        structure.lattice, structure.species_and_occu, np.mod(structure.frac_coords, 1.0)
+    )
+    return wrapped.get_neighbor_list(cutoff, exclude_self=True)
 
 
 def validate_structure(structure, name: str | None = None, *, min_distance: float = MIN_DISTANCE,
@@ -78,11 +90,30 @@ def validate_structure(structure, name: str | None = None, *, min_distance: floa
     matrix = structure.lattice.matrix
     if not np.all(np.isfinite(matrix)):
         raise MatfoldInputError("the cell contains NaN or infinite values", name)
-    volume = abs(float(np.linalg.det(matrix)))
+    lengths = np.linalg.norm(matrix, axis=1)
+    if lengths.max() > MAX_CELL_LENGTH:
+        axis = "abc"[int(np.argmax(lengths))]
+        raise MatfoldInputError(
+            f"cell length {axis} is {lengths.max():.4g} Å, over {MAX_CELL_LENGTH:g} Å; check the "
+            "units (matfold expects Å) and the scale factor",
+            name,
+        )
+    with np.errstate(all="ignore"):
+        volume = abs(float(np.linalg.det(matrix)))
     if not volume > 1e-2:
         raise MatfoldInputError(
             f"the cell volume is {volume:.3g} Å³; the lattice vectors are zero or linearly "
             "dependent",
+            name,
+        )
+    # Distance between opposite faces: a cell thinner than min_distance puts every
+    # atom on top of its own periodic image (and would make neighbour search explode).
+    heights = volume / np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+    if heights.min() < min_distance:
+        axis = "abc"[int(np.argmin(heights))]
+        raise MatfoldInputError(
+            f"the cell is only {heights.min():.3g} Å thick across {axis}; atoms would overlap "
+            "their own periodic images. Check the lattice vectors",
             name,
         )
     frac = structure.frac_coords
@@ -93,33 +124,32 @@ def validate_structure(structure, name: str | None = None, *, min_distance: floa
             "coordinates",
             name,
         )
+    far = np.where(np.abs(frac).max(axis=1) > 100)[0]
+    if far.size:
+        raise MatfoldInputError(
+            f"atom {far[0] + 1} ({structure[int(far[0])].species_string}) lies "
+            f"{np.abs(frac[far[0]]).max():.3g} cells from the origin; check its coordinates "
+            "(fractional ones lie between 0 and 1)",
+            name,
+        )
     if allow_overlap:
         return structure
-    if n > 1:
-        # Periodic neighbour search: only pairs closer than min_distance come back.
-        centers, neighbors, _, distances = structure.get_neighbor_list(
-            min_distance, exclude_self=True
-        )
+    if n > 1 or min(structure.lattice.abc) < min_distance:
+        # Periodic neighbour search on wrapped coordinates: only pairs closer than
+        # min_distance come back.
+        centers, neighbors, _, distances = _close_pairs(structure, min_distance)
         ordered = np.array([site.is_ordered for site in structure])
         keep = ordered[centers] & ordered[neighbors] if len(centers) else []
         centers, neighbors, distances = centers[keep], neighbors[keep], distances[keep]
         if len(centers):
             k = int(np.argmin(distances))
-            i, j = int(centers[k]), int(neighbors[k])
+            i, j = sorted((int(centers[k]), int(neighbors[k])))
             raise MatfoldInputError(
                 f"atoms {i + 1} ({structure[i].species_string}) and {j + 1} "
                 f"({structure[j].species_string}) are {distances[k]:.3f} Å apart, closer than "
                 f"{min_distance} Å: the file has overlapping or duplicated atoms (if this is "
                 "disorder written as full sites, read it with allow_overlap=True, "
                 "or --allow-overlap on the command line)",
-                name,
-            )
-    else:
-        # One atom: its own periodic images must not overlap.
-        if min(structure.lattice.abc) < min_distance:
-            raise MatfoldInputError(
-                f"a cell length is {min(structure.lattice.abc):.3f} Å, so the atom overlaps its "
-                "own periodic image",
                 name,
             )
     return structure

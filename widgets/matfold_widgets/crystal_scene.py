@@ -51,8 +51,8 @@ def _ball_radius(symbol: str, mode: str) -> float:
     if mode == "space-filling":
         return r
     if mode == "polyhedral":
-        return float(np.clip(0.3 * r, 0.15, 0.5))
-    return float(np.clip(0.45 * r, 0.2, 0.75))
+        return float(np.clip(0.25 * r, 0.15, 0.4))
+    return float(np.clip(0.35 * r, 0.2, 0.55))
 
 
 def build_scene(structure, supercell=(1, 1, 1), mode: str = "ball-and-stick",

@@ -59,9 +59,10 @@ class CrystalViewer(anywidget.AnyWidget):
     picked = traitlets.Dict(allow_none=True, default_value=None, help="last atom clicked in the browser").tag(sync=True)
     scene = traitlets.Dict(help="geometry computed by matfold_widgets.crystal_scene; read-only").tag(sync=True)
 
+    _structure = None
+
     def __init__(self, structure=None, **kwargs):
         super().__init__(**kwargs)
-        self._structure = None
         if not self.mode:
             self.mode = "ball-and-stick"
         if structure is not None:

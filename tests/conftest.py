@@ -1,0 +1,46 @@
+"""Shared fixtures: paths to real structure files and a few derived inputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests measure behaviour, not speed; keep BLAS to one thread on the 2-core CI box.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+STRUCTURES = DATA / "structures"
+ARTIFACTS = Path(os.environ.get("MATFOLD_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
+
+
+@pytest.fixture(scope="session")
+def structures_dir() -> Path:
+    return STRUCTURES
+
+
+@pytest.fixture(scope="session")
+def batio3_cif() -> Path:
+    return STRUCTURES / "BaTiO3_mp-2998_computed.cif"
+
+
+@pytest.fixture(scope="session")
+def lifepo4_cif() -> Path:
+    return STRUCTURES / "LiFePO4_mp-19017_computed.cif"
+
+
+@pytest.fixture(scope="session")
+def spg229() -> list[dict]:
+    """229 real structures (COD/ICSD/MP via jarvis-tools), one per space group."""
+    with gzip.open(STRUCTURES / "spg229.json.gz", "rt") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

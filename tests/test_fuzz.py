@@ -1,0 +1,102 @@
+"""Fuzzing the structure readers: any input gives structures or MatfoldInputError.
+
+Never another exception, never a hang. Inputs that once broke a reader are kept
+as explicit regression examples below.
+"""
+
+from __future__ import annotations
+
+import io
+
+from ase.io import write as ase_write
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from matfold_kernel import MatfoldInputError, read_structures
+from matfold_kernel.crystal import validate_structure
+
+from .conftest import STRUCTURES
+
+SEEDS = {
+    "cif": (STRUCTURES / "LiFePO4_mp-19017_computed.cif").read_text(),
+    "poscar": (STRUCTURES / "POSCAR-Pc").read_text(),
+}
+_buffer = io.StringIO()
+ase_write(_buffer, read_structures(STRUCTURES / "BaTiO3_mp-2998_computed.cif")[0].to_ase_atoms(),
+          format="extxyz")
+SEEDS["extxyz"] = _buffer.getvalue()
+
+TOKENS = ["nan", "inf", "-1", "0", "1e308", "1e-30", "99999999999", "abc", "Xx", "?", ".",
+          "loop_", "data_", "_cell_length_a", "", "-0", "1 2", "\t", "é", "\x00"]
+
+FUZZ = settings(max_examples=300, deadline=5000, suppress_health_check=list(HealthCheck),
+                derandomize=True)
+
+
+def _read(text, fmt):
+    try:
+        structures = read_structures(text, name=f"fuzz.{ 'vasp' if fmt == 'poscar' else fmt}")
+    except MatfoldInputError as exc:
+        assert str(exc).strip(), "an error must say something"
+        return
+    for s in structures:  # whatever comes back passed validation
+        validate_structure(s)
+
+
+@st.composite
+def mutated(draw, fmt):
+    lines = SEEDS[fmt].split("\n")
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.integers(0, 4))
+        i = draw(st.integers(0, max(len(lines) - 1, 0)))
+        if not lines:
+            break
+        if op == 0:
+            del lines[i]
+        elif op == 1:
+            words = lines[i].split()
+            if words:
+                words[draw(st.integers(0, len(words) - 1))] = draw(st.sampled_from(TOKENS))
+            lines[i] = " ".join(words)
+        elif op == 2:
+            lines.insert(i, lines[draw(st.integers(0, len(lines) - 1))])
+        elif op == 3:
+            lines = lines[: i + 1]
+            cut = draw(st.integers(0, len(lines[-1])))
+            lines[-1] = lines[-1][:cut]
+        else:
+            lines[i] = draw(st.text(max_size=40))
+    return "\n".join(lines)
+
+
+@FUZZ
+@given(text=mutated("cif"))
+@example(text="data_x\nloop_\n1 2 3\n")  # loop values with no tags: was ZeroDivisionError
+def test_fuzz_cif(text):
+    _read(text, "cif")
+
+
+@FUZZ
+@given(text=mutated("poscar"))
+# a fractional coordinate of 1e11 once made the overlap check allocate 24 GB
+@example(text=SEEDS["poscar"].replace("0.2619925809476460", "99999999999"))
+@example(text="x\n1\n1e-30 0 0\n0 1 0\n0 0 1\nNa\n1\nDirect\n0 0 0\n")  # sliver cell
+@example(text="x\n1\n1e308 0 0\n0 1e308 0\n0 0 1e308\nNa\n1\nDirect\n0 0 0\n")  # det overflow
+def test_fuzz_poscar(text):
+    _read(text, "poscar")
+
+
+@FUZZ
+@given(text=mutated("extxyz"))
+def test_fuzz_extxyz(text):
+    _read(text, "extxyz")
+
+
+@FUZZ
+@given(data=st.binary(max_size=400))
+def test_fuzz_bytes(data):
+    for fmt in (None, "cif", "poscar", "extxyz"):
+        try:
+            read_structures(data, fmt)
+        except MatfoldInputError:
+            pass
