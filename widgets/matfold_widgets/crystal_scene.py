@@ -23,6 +23,8 @@ MODES = ("ball-and-stick", "polyhedral", "space-filling")
 MAX_DISPLAYED_ATOMS = 50_000
 #: A bond is drawn when d < BOND_TOLERANCE x (r_cov(a) + r_cov(b)).
 BOND_TOLERANCE = 1.15
+#: Elements taken as polyhedron corners when present.
+ANIONS = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te"})
 #: Coordination numbers that get a polyhedron (tetrahedra ... cubes).
 POLYHEDRON_CN = range(4, 9)
 
@@ -137,10 +139,14 @@ def build_scene(structure, supercell=(1, 1, 1), mode: str = "ball-and-stick",
         for i, j, image in zip(ci[ok], nj[ok], images[ok]):
             neighbours[int(i)].append((int(j), np.asarray(image, dtype=float)))
     if mode == "polyhedral":
-        # A polyhedron is a cation with 4-8 more electronegative (anion) neighbours.
-        chi = {e: _electronegativity(e) for e in set(elements)}
+        # A polyhedron is a cation with 4-8 anion neighbours. Anions: the usual ones
+        # present (O, N, halogens, chalcogens), else the most electronegative element.
+        present = set(elements)
+        anion_set = present & ANIONS or {max(present, key=_electronegativity)}
         for i, around in neighbours.items():
-            anions = [(j, image) for j, image in around if chi[elements[j]] > chi[elements[i]]]
+            if elements[i] in anion_set:
+                continue
+            anions = [(j, image) for j, image in around if elements[j] in anion_set]
             if len(anions) in POLYHEDRON_CN:
                 neighbours[i] = anions
                 centers.add(i)

@@ -36,7 +36,8 @@ CHROMIUM_ARGS = [
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{margin:0;background:#fff}} #view{{width:{width}px}} {css}
-.mf-figure .mf-toolbar, .mf-figure .mf-status {{display:none}}</style></head>
+.mf-figure .mf-toolbar, .mf-figure .mf-status {{display:none}}
+.mf-figure .matfold-crystal-viewer {{border:none;border-radius:0}}</style></head>
 <body class="{body_class}"><div id="view"></div>
 <script type="module">
 const ESM = {esm};
