@@ -1,0 +1,170 @@
+"""A real JupyterLab in a real headless Chromium: the quickstart notebook, viewed and clicked.
+
+Starts ``matfold lab`` (the README's path) on a free port of 127.0.0.1, opens the
+notebook in Chromium through Playwright (no browser download: the system
+Chromium), runs all cells from the Run menu, checks the viewer drew pixels and
+that clicking an atom reaches the kernel. The screenshot is kept in
+tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from matfold_widgets.standalone import CHROMIUM_ARGS, find_chromium
+
+pytestmark = pytest.mark.browser
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(NOTEBOOKS, root / "notebooks", ignore=shutil.ignore_patterns("*.png"))
+    port, token = _free_port(), "matfold-test-token"
+    # Render every cell (no virtual scrolling), so all viewers are in the page at once.
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    env = dict(os.environ, MATFOLD_LAB_TOKEN=token, JUPYTERLAB_WORKSPACES_DIR=str(root / "ws"),
+               JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+               JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    exe = Path(sys.executable).parent / "matfold"
+    log = open(root / "lab.log", "w")
+    process = subprocess.Popen(
+        [str(exe), "lab", "--port", str(port), "--notebook-dir", str(root / "notebooks"), "--no-browser"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"matfold lab exited: {(root / 'lab.log').read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    else:
+        pytest.fail("JupyterLab did not answer within 90 s")
+    yield {"url": url, "token": token, "root": root}
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def _blocked_requests(page):
+    outside = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "ws://127.0.0.1")) else None)
+    return outside
+
+
+def _accept_kernel(page, timeout=90.0):
+    """Wait for an idle kernel; answer Lab's "Select Kernel" dialog if it asks."""
+    deadline, quiet_since = time.time() + timeout, None
+    while time.time() < deadline:
+        dialog = page.locator(".jp-Dialog button:has-text('Select')")
+        if dialog.count() and dialog.first.is_visible():
+            dialog.first.click()
+            quiet_since = None
+        elif page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+            quiet_since = quiet_since or time.time()
+            if time.time() - quiet_since > 1.5:
+                return
+        page.wait_for_timeout(250)
+    raise AssertionError("the notebook's kernel did not become idle")
+
+
+def test_quickstart_notebook_draws_and_picks(lab, page, artifacts_dir):
+    outside = _blocked_requests(page)
+    page.goto(f"{lab['url']}/lab/tree/01_crystal_quickstart.ipynb?token={lab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+    _accept_kernel(page)
+    # Run > Run All Cells, as a person would
+    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+
+    viewer = page.locator(".matfold-crystal-viewer[data-ready='true']").first
+    try:
+        viewer.wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(artifacts_dir / "browser-failure.png"))
+        raise
+    viewer.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+
+    # 1. pixels: the canvas is not blank
+    shot = artifacts_dir / "browser-crystal-viewer.png"
+    viewer.screenshot(path=str(shot))
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    drawn = (np.abs(pixels - 255).sum(axis=2) > 60).mean()
+    assert drawn > 0.05, f"only {drawn:.1%} of the viewer is drawn"
+    canvas_colors = len(np.unique(pixels.reshape(-1, 3) // 16, axis=0))
+    assert canvas_colors > 20  # shaded spheres, not a flat fill
+
+    # 2. a click on an atom reaches the kernel
+    handle = page.locator(".matfold-crystal-viewer").first.locator("xpath=..")
+    count = handle.evaluate("el => el.matfoldViewer.atomCount()")
+    assert count == 21  # BaTiO3 with corner, edge and body-centre copies
+    box = page.locator(".matfold-crystal-viewer canvas").first.bounding_box()
+    info = page.locator(".widget-html-content:has-text('Click an atom')").first
+    info.wait_for()
+    picked_text = None
+    for index in range(count):  # the first atom that is not hidden behind another
+        x, y = handle.evaluate(f"el => el.matfoldViewer.screenPosition({index})")
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        status = page.locator(".matfold-crystal-viewer .mf-status").first.inner_text()
+        if status.startswith("Picked"):
+            picked_text = status
+            break
+    assert picked_text, "no atom could be clicked"
+    label = picked_text.split()[1]
+    # the kernel's observer rewrote the HTML widget below the viewer
+    kernel_says = page.locator(f".widget-html-content:has-text('Picked {label}')").first
+    kernel_says.wait_for(timeout=30_000)
+    assert "fractional" in kernel_says.inner_text()
+
+    kernel_says.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "browser-jupyterlab.png"))
+
+    # 3. every viewer in the notebook drew, and nothing was fetched from outside 127.0.0.1
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    assert page.locator(".matfold-crystal-viewer[data-ready='true']").count() == 4
+    assert page.locator(".matfold-crystal-viewer .mf-error").count() == 0
+    assert outside == []
