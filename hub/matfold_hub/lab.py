@@ -63,10 +63,12 @@ def run_lab(port: int = 8888, notebook_dir=None, open_browser: bool = True) -> i
     process = subprocess.Popen(lab_command(port, notebook_dir, token=token, open_browser=open_browser))
     try:
         return process.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: stop JupyterLab without its y/n prompt
         process.terminate()
         try:
-            return process.wait(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-            return process.wait()
+            process.wait()
+        print("matfold: JupyterLab stopped", flush=True)
+        return 0
