@@ -15,6 +15,7 @@ from .crystal import (
     validate_structure,
 )
 from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+from .service_client import MatfoldServiceError, ServiceClient
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,8 @@ __all__ = [
     "MatfoldDependencyError",
     "MatfoldError",
     "MatfoldInputError",
+    "MatfoldServiceError",
+    "ServiceClient",
     "StructureInfo",
     "guess_format",
     "read_structure",

@@ -1,7 +1,7 @@
 """The ``matfold`` command.
 
 ``matfold info FILE --json`` describes a structure file; ``matfold lab`` opens
-JupyterLab on the matfold notebooks. Bad input exits with code 2 and one line on
+JupyterLab on the matfold notebooks; ``matfold hub`` runs the local JupyterHub. Bad input exits with code 2 and one line on
 stderr; ``MATFOLD_DEBUG=1`` shows tracebacks.
 """
 
@@ -59,6 +59,19 @@ def _cmd_lab(args) -> int:
     return run_lab(port=args.port, notebook_dir=args.notebook_dir, open_browser=args.browser)
 
 
+def _cmd_hub(args) -> int:
+    from matfold_hub.launcher import run_hub
+
+    return run_hub(port=args.port, data_dir=args.data_dir)
+
+
+def _cmd_service(args) -> int:
+    from matfold_services.__main__ import main as service_main
+
+    service_main(["--port", str(args.port)])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``matfold`` command."""
     from . import __version__
@@ -92,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--notebook-dir", default=None, help="folder to open (default: ./notebooks)")
     lab.add_argument("--no-browser", dest="browser", action="store_false", help="do not open a browser")
     lab.set_defaults(func=_cmd_lab)
+
+    hub = sub.add_parser("hub", help="run the local matfold JupyterHub (127.0.0.1)",
+                         description="JupyterHub + proxy + matfold service + embedded Postgres.")
+    hub.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default 8000)")
+    hub.add_argument("--data-dir", default=None, help="hub state (default $MATFOLD_HUB_DIR or "
+                                                       "~/.local/share/matfold/hub)")
+    hub.set_defaults(func=_cmd_hub)
+
+    service = sub.add_parser("service", help="run the matfold service alone (development)")
+    service.add_argument("--port", type=int, default=10101, help="port on 127.0.0.1 (default 10101)")
+    service.set_defaults(func=_cmd_service)
     return parser
 
 

@@ -1,7 +1,6 @@
-"""matfold_services: the matfold hub service (projects, quotas, billing, search).
+"""matfold_services: the matfold hub service (health, identity; projects and quotas next)."""
 
-Empty until the hub-service issue lands; the package exists so the layout and the
-import name are fixed from the start.
-"""
+from .app import PREFIX, create_app
+from .database import database_status, database_url
 
-__all__: list[str] = []
+__all__ = ["PREFIX", "create_app", "database_status", "database_url"]

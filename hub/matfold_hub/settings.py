@@ -1,0 +1,210 @@
+"""Settings of a matfold JupyterHub deployment, as traitlets read from the environment.
+
+Every setting has a ``MATFOLD_*`` environment variable (read by its ``@default``)
+and can be overridden in ``jupyterhub_config.py`` as ``c.MatfoldHub.<name>``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
+from traitlets.config import Configurable
+
+__all__ = ["MatfoldHub", "AUTHENTICATORS", "SPAWNERS", "default_data_dir"]
+
+AUTHENTICATORS = ("shared-password", "github", "google", "orcid")
+SPAWNERS = ("local", "systemd", "kubernetes")
+
+
+def default_data_dir() -> Path:
+    """``$MATFOLD_HUB_DIR``, else ``$XDG_DATA_HOME/matfold/hub`` (``~/.local/share``)."""
+    if os.environ.get("MATFOLD_HUB_DIR"):
+        return Path(os.environ["MATFOLD_HUB_DIR"]).expanduser()
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "matfold" / "hub"
+
+
+def _env_list(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
+
+
+class MatfoldHub(Configurable):
+    """How this matfold hub authenticates, spawns and serves."""
+
+    authenticator = Unicode(
+        help="Login method: shared-password (local/dev), github, google or orcid. "
+             "Env: MATFOLD_HUB_AUTHENTICATOR.",
+    ).tag(config=True)
+
+    @default("authenticator")
+    def _authenticator_default(self):
+        return os.environ.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password")
+
+    @validate("authenticator")
+    def _check_authenticator(self, proposal):
+        value = proposal["value"].strip().lower()
+        if value not in AUTHENTICATORS:
+            raise ValueError(f"MATFOLD_HUB_AUTHENTICATOR={value!r}; use one of {', '.join(AUTHENTICATORS)}")
+        return value
+
+    spawner = Unicode(
+        help="Where user servers run: local (processes of the hub's user), systemd (one "
+             "machine, resource limits) or kubernetes. Env: MATFOLD_HUB_SPAWNER.",
+    ).tag(config=True)
+
+    @default("spawner")
+    def _spawner_default(self):
+        return os.environ.get("MATFOLD_HUB_SPAWNER", "local")
+
+    @validate("spawner")
+    def _check_spawner(self, proposal):
+        value = proposal["value"].strip().lower()
+        if value not in SPAWNERS:
+            raise ValueError(f"MATFOLD_HUB_SPAWNER={value!r}; use one of {', '.join(SPAWNERS)}")
+        return value
+
+    data_dir = Unicode(help="Hub state: its sqlite file, cookie secret, user homes (local spawner), "
+                            "the embedded Postgres. Env: MATFOLD_HUB_DIR.").tag(config=True)
+
+    @default("data_dir")
+    def _data_dir_default(self):
+        return str(default_data_dir())
+
+    ip = Unicode("127.0.0.1", help="Address the proxy listens on. Env: MATFOLD_HUB_IP.").tag(config=True)
+
+    @default("ip")
+    def _ip_default(self):
+        return os.environ.get("MATFOLD_HUB_IP", "127.0.0.1")
+
+    port = Integer(8000, help="Port of the public proxy. Env: MATFOLD_HUB_PORT.").tag(config=True)
+
+    @default("port")
+    def _port_default(self):
+        return int(os.environ.get("MATFOLD_HUB_PORT", "8000"))
+
+    password = Unicode(help="Shared password of the local authenticator. Env: MATFOLD_HUB_PASSWORD "
+                            "(matfold hub generates and prints one when unset).").tag(config=True)
+
+    @default("password")
+    def _password_default(self):
+        return os.environ.get("MATFOLD_HUB_PASSWORD", "")
+
+    api_token = Unicode(help="Registered as an admin API token (automation, acceptance checks). "
+                             "Env: MATFOLD_HUB_API_TOKEN.").tag(config=True)
+
+    @default("api_token")
+    def _api_token_default(self):
+        return os.environ.get("MATFOLD_HUB_API_TOKEN", "")
+
+    admin_users = List(Unicode(), help="Hub admins. Env: MATFOLD_HUB_ADMINS (comma-separated).").tag(config=True)
+
+    @default("admin_users")
+    def _admins_default(self):
+        return _env_list("MATFOLD_HUB_ADMINS")
+
+    allowed_users = List(Unicode(), help="Only these users may log in (empty: anyone the "
+                                          "authenticator accepts). Env: MATFOLD_HUB_ALLOWED_USERS.").tag(config=True)
+
+    @default("allowed_users")
+    def _allowed_default(self):
+        return _env_list("MATFOLD_HUB_ALLOWED_USERS")
+
+    allowed_organizations = List(Unicode(), help="GitHub organisations (or org:team) allowed. "
+                                                  "Env: MATFOLD_HUB_GITHUB_ORGS.").tag(config=True)
+
+    @default("allowed_organizations")
+    def _orgs_default(self):
+        return _env_list("MATFOLD_HUB_GITHUB_ORGS")
+
+    allowed_groups = List(Unicode(), help="Google groups allowed (Google Workspace). "
+                                           "Env: MATFOLD_HUB_GOOGLE_GROUPS.").tag(config=True)
+
+    @default("allowed_groups")
+    def _groups_default(self):
+        return _env_list("MATFOLD_HUB_GOOGLE_GROUPS")
+
+    hosted_domains = List(Unicode(), help="Google domains allowed. Env: MATFOLD_HUB_GOOGLE_DOMAINS.").tag(config=True)
+
+    @default("hosted_domains")
+    def _domains_default(self):
+        return _env_list("MATFOLD_HUB_GOOGLE_DOMAINS")
+
+    classrooms_file = Unicode(help="YAML or JSON file of classrooms: {name: {instructors: [...], "
+                                   "students: [...]}}. Env: MATFOLD_HUB_CLASSROOMS.").tag(config=True)
+
+    @default("classrooms_file")
+    def _classrooms_default(self):
+        return os.environ.get("MATFOLD_HUB_CLASSROOMS", "")
+
+    notebooks_dir = Unicode(help="Notebooks copied into each user's home on first spawn. "
+                                 "Env: MATFOLD_HUB_NOTEBOOKS.").tag(config=True)
+
+    @default("notebooks_dir")
+    def _notebooks_default(self):
+        if os.environ.get("MATFOLD_HUB_NOTEBOOKS"):
+            return os.environ["MATFOLD_HUB_NOTEBOOKS"]
+        here = Path(__file__).resolve().parent
+        for candidate in (here.parent.parent / "notebooks", here / "notebooks"):
+            if candidate.is_dir():
+                return str(candidate)
+        return ""
+
+    idle_timeout = Integer(3600, help="Seconds of inactivity before the idle culler stops a "
+                                      "server. Env: MATFOLD_HUB_IDLE_TIMEOUT.").tag(config=True)
+
+    @default("idle_timeout")
+    def _idle_default(self):
+        return int(os.environ.get("MATFOLD_HUB_IDLE_TIMEOUT", "3600"))
+
+    service_port = Integer(help="Port of the matfold service on 127.0.0.1. Env: MATFOLD_SERVICE_PORT.").tag(config=True)
+
+    @default("service_port")
+    def _service_port_default(self):
+        return int(os.environ.get("MATFOLD_SERVICE_PORT", "10101"))
+
+    database_url = Unicode(help="Postgres of the matfold service. Env: DATABASE_URL (matfold hub "
+                                "starts an embedded one when unset).").tag(config=True)
+
+    @default("database_url")
+    def _database_default(self):
+        return os.environ.get("DATABASE_URL", "")
+
+    mem_limit = Unicode("", help="Memory per user server, e.g. '4G' (systemd, kubernetes). "
+                                 "Env: MATFOLD_HUB_MEM_LIMIT.").tag(config=True)
+
+    @default("mem_limit")
+    def _mem_default(self):
+        return os.environ.get("MATFOLD_HUB_MEM_LIMIT", "")
+
+    cpu_limit = Float(0.0, help="CPUs per user server (systemd, kubernetes; 0: no limit). "
+                                "Env: MATFOLD_HUB_CPU_LIMIT.").tag(config=True)
+
+    @default("cpu_limit")
+    def _cpu_default(self):
+        return float(os.environ.get("MATFOLD_HUB_CPU_LIMIT", "0") or 0)
+
+    user_image = Unicode("quay.io/matfold/matfold-user:latest",
+                         help="Container image of user servers (kubernetes). Env: MATFOLD_HUB_IMAGE.").tag(config=True)
+
+    @default("user_image")
+    def _image_default(self):
+        return os.environ.get("MATFOLD_HUB_IMAGE", "quay.io/matfold/matfold-user:latest")
+
+    gpu_profiles = Bool(help="Offer GPU profiles (default: when nvidia-smi finds a GPU, always on "
+                             "kubernetes). Env: MATFOLD_HUB_GPU=0/1.").tag(config=True)
+
+    @default("gpu_profiles")
+    def _gpu_default(self):
+        env = os.environ.get("MATFOLD_HUB_GPU")
+        if env is not None:
+            return env.strip().lower() in ("1", "true", "yes")
+        from .profiles import gpus_visible
+
+        return self.spawner == "kubernetes" or gpus_visible()
+
+    python = Unicode(sys.executable, help="Python that runs services and user servers.").tag(config=True)
+
+    extra_services = List(Dict(), help="More JupyterHub services to register.").tag(config=True)

@@ -1,0 +1,112 @@
+"""End to end: ``matfold hub`` with a user, a server, a kernel and the service.
+
+The real thing on free ports of 127.0.0.1: JupyterHub, configurable-http-proxy,
+the matfold service, the embedded Postgres, a JupyterLab user server and an
+ipykernel, stopped by Ctrl-C with no process left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psutil
+import pytest
+import requests
+import websocket
+
+from matfold_hub.control import HubProcess
+
+pytestmark = pytest.mark.hub
+
+
+def _execute(base: str, token: str, code: str, timeout: float = 60) -> str:
+    """Start a kernel on a user server, run `code`, return its stdout."""
+    headers = {"Authorization": f"token {token}"}
+    kernel = requests.post(f"{base}/api/kernels", headers=headers, json={"name": "python3"}, timeout=30)
+    kernel.raise_for_status()
+    kid = kernel.json()["id"]
+    ws_url = base.replace("http://", "ws://") + f"/api/kernels/{kid}/channels"
+    ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                   "session": uuid.uuid4().hex, "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False},
+    }))
+    out, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "stream":
+            out.append(msg["content"]["text"])
+        elif kind == "error":
+            raise AssertionError("kernel error: " + "\n".join(msg["content"]["traceback"]))
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    ws.close()
+    requests.delete(f"{base}/api/kernels/{kid}", headers=headers, timeout=30)
+    return "".join(out)
+
+
+def _left_behind(data_dir, ports) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            cwd = proc.info["cwd"] or ""
+        except (psutil.Error, TypeError):
+            continue
+        if str(data_dir) in cmd or cwd.startswith(str(data_dir)) or any(f":{p}" in cmd for p in ports):
+            found.append(f"{proc.info['pid']} {cmd[:120]}")
+    return found
+
+
+def test_hub_user_server_kernel_service_and_clean_stop(tmp_path):
+    data_dir = tmp_path / "hub"
+    hub = HubProcess(data_dir).start()
+    try:
+        api = hub.api
+        assert api.create_user("alice")["name"] == "alice"
+        started = time.monotonic()
+        api.spawn("alice")
+        server = api.wait_ready("alice")
+        spawn_seconds = time.monotonic() - started
+        token = api.user_token("alice")
+        base = hub.url + server["url"].rstrip("/")
+
+        # the user's home got the notebooks on first spawn
+        assert (data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb").is_file()
+
+        # a kernel in the user's server imports matfold and finds the service via the hub env
+        out = _execute(base, token, "import matfold_kernel as mk\n"
+                                    "me = mk.ServiceClient.from_environment().whoami()\n"
+                                    "print(mk.__version__, me['name'])")
+        assert out.split() == [__import__("matfold_kernel").__version__, "alice"]
+
+        # the service through the proxy, with the user's token
+        headers = {"Authorization": f"token {token}"}
+        health = requests.get(f"{hub.url}/services/matfold/health", headers=headers, timeout=10)
+        assert health.status_code == 200
+        assert health.json()["database"]["ok"] is True and health.json()["database"]["pgvector"]
+        who = requests.get(f"{hub.url}/services/matfold/whoami", headers=headers, timeout=10)
+        assert who.json()["name"] == "alice" and who.json()["admin"] is False
+        # no token, or a wrong one: 401, never data
+        assert requests.get(f"{hub.url}/services/matfold/whoami", timeout=10).status_code == 401
+        assert requests.get(f"{hub.url}/services/matfold/whoami",
+                            headers={"Authorization": "token nope"}, timeout=10).status_code == 401
+        openapi = requests.get(f"{hub.url}/services/matfold/openapi.json", timeout=10).json()
+        assert "/services/matfold/health" in openapi["paths"]
+        assert spawn_seconds < 120
+    finally:
+        code = hub.stop()
+    assert code == 0, hub.log_path.read_text()[-3000:]
+    time.sleep(1)
+    assert _left_behind(data_dir, [hub.port]) == []
+    log = hub.log_path.read_text()
+    assert "matfold: hub stopped" in log
