@@ -27,6 +27,13 @@ def default_data_dir() -> Path:
     return base / "matfold" / "hub"
 
 
+def _choice(value: str, allowed, variable: str) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{variable}={value!r}; use one of {', '.join(allowed)}")
+    return value
+
+
 def _env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
 
@@ -40,15 +47,13 @@ class MatfoldHub(Configurable):
     ).tag(config=True)
 
     @default("authenticator")
-    def _authenticator_default(self):
-        return os.environ.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password")
+    def _authenticator_default(self):  # traitlets does not validate defaults: check here too
+        return _choice(os.environ.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password"),
+                       AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR")
 
     @validate("authenticator")
     def _check_authenticator(self, proposal):
-        value = proposal["value"].strip().lower()
-        if value not in AUTHENTICATORS:
-            raise ValueError(f"MATFOLD_HUB_AUTHENTICATOR={value!r}; use one of {', '.join(AUTHENTICATORS)}")
-        return value
+        return _choice(proposal["value"], AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR")
 
     spawner = Unicode(
         help="Where user servers run: local (processes of the hub's user), systemd (one "
@@ -57,14 +62,11 @@ class MatfoldHub(Configurable):
 
     @default("spawner")
     def _spawner_default(self):
-        return os.environ.get("MATFOLD_HUB_SPAWNER", "local")
+        return _choice(os.environ.get("MATFOLD_HUB_SPAWNER", "local"), SPAWNERS, "MATFOLD_HUB_SPAWNER")
 
     @validate("spawner")
     def _check_spawner(self, proposal):
-        value = proposal["value"].strip().lower()
-        if value not in SPAWNERS:
-            raise ValueError(f"MATFOLD_HUB_SPAWNER={value!r}; use one of {', '.join(SPAWNERS)}")
-        return value
+        return _choice(proposal["value"], SPAWNERS, "MATFOLD_HUB_SPAWNER")
 
     data_dir = Unicode(help="Hub state: its sqlite file, cookie secret, user homes (local spawner), "
                             "the embedded Postgres. Env: MATFOLD_HUB_DIR.").tag(config=True)
