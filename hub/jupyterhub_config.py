@@ -114,7 +114,10 @@ else:
         c.Spawner.mem_limit = matfold.mem_limit
     if matfold.cpu_limit:
         c.Spawner.cpu_limit = matfold.cpu_limit
-    form = options_form(gpu=matfold.gpu_profiles)
+    # Local processes cannot enforce CPU/memory limits: there the only real choice is
+    # CPU or GPU, so the form appears only when a GPU is visible.
+    offer = matfold.spawner != "local" or matfold.gpu_profiles
+    form = options_form(gpu=matfold.gpu_profiles) if offer else ""
     if form:
         c.Spawner.options_form = form
         c.Spawner.options_from_form = options_from_form

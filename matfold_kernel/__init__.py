@@ -5,6 +5,7 @@ the one exception family (:class:`MatfoldError`). Nothing heavy is imported here
 pymatgen and friends load on first use.
 """
 
+from .compute import get_client
 from .crystal import (
     FORMATS,
     StructureInfo,
@@ -32,5 +33,6 @@ __all__ = [
     "read_structures",
     "structure_info",
     "validate_structure",
+    "get_client",
     "__version__",
 ]

@@ -168,3 +168,36 @@ def test_quickstart_notebook_draws_and_picks(lab, page, artifacts_dir):
     assert page.locator(".matfold-crystal-viewer[data-ready='true']").count() == 4
     assert page.locator(".matfold-crystal-viewer .mf-error").count() == 0
     assert outside == []
+
+
+@pytest.mark.hub
+def test_hub_login_page_to_jupyterlab(tmp_path, page, artifacts_dir):
+    from matfold_hub.control import HubProcess
+
+    outside = _blocked_requests(page)
+    with HubProcess(tmp_path / "hub") as hub:
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("input#username_input", "researcher")
+        page.fill("input#password_input", hub.password)
+        page.screenshot(path=str(artifacts_dir / "browser-hub-login.png"))
+        page.click("input#login_submit, button#login_submit")
+        # the hub spawns the server and sends the browser to JupyterLab in the notebooks
+        try:
+            page.wait_for_url(f"{hub.url}/user/researcher/lab**", timeout=120_000)
+        except Exception:
+            page.screenshot(path=str(artifacts_dir / "browser-hub-failure.png"))
+            print(page.url)
+            raise
+        listing = page.locator(".jp-DirListing-item:has-text('01_crystal_quickstart.ipynb')")
+        listing.first.wait_for(timeout=90_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(artifacts_dir / "browser-hub-jupyterlab.png"))
+        assert "matfold-notebooks" in page.url
+        # a wrong password is refused on the login page
+        page.context.clear_cookies()
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("input#username_input", "intruder")
+        page.fill("input#password_input", "wrong-password")
+        page.click("input#login_submit, button#login_submit")
+        page.locator(".login_error, p.login_error").first.wait_for(timeout=30_000)
+    assert outside == []

@@ -110,3 +110,35 @@ def test_hub_user_server_kernel_service_and_clean_stop(tmp_path):
     assert _left_behind(data_dir, [hub.port]) == []
     log = hub.log_path.read_text()
     assert "matfold: hub stopped" in log
+
+
+def test_classroom_instructor_manages_students_servers(tmp_path):
+    classes = tmp_path / "classes.yaml"
+    classes.write_text("chem101:\n  instructors: [ines]\n  students: [sam, sara]\n")
+    outsider = "olga"
+    hub = HubProcess(tmp_path / "hub", env={"MATFOLD_HUB_CLASSROOMS": str(classes)}).start()
+    try:
+        api = hub.api
+        api.create_user(outsider)  # class members exist already: the hub loaded the group
+        group = api.request("GET", "groups/chem101").json()
+        assert sorted(group["users"]) == ["ines", "sam", "sara"]
+        instructor = {"Authorization": f"token {api.user_token('ines')}"}
+        student = {"Authorization": f"token {api.user_token('sam')}"}
+
+        def hub_call(method, path, headers):
+            return requests.request(method, f"{hub.url}/hub/api/{path}", headers=headers, timeout=30)
+
+        # the instructor starts a student's server, sees it, and stops it
+        assert hub_call("POST", "users/sara/server", instructor).status_code in (201, 202)
+        api.wait_ready("sara")
+        seen = hub_call("GET", "users/sara", instructor).json()
+        assert seen["servers"][""]["ready"] is True
+        assert hub_call("DELETE", "users/sara/server", instructor).status_code in (202, 204)
+        # ... but not someone outside the class, and a student cannot touch classmates
+        assert hub_call("POST", f"users/{outsider}/server", instructor).status_code in (403, 404)
+        assert hub_call("POST", "users/sara/server", student).status_code in (403, 404)
+        # the service sees the group (classroom quotas are computed from it)
+        who = requests.get(f"{hub.url}/services/matfold/whoami", headers=student, timeout=10).json()
+        assert who["groups"] == ["chem101"]
+    finally:
+        assert hub.stop() == 0
