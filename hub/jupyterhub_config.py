@@ -150,7 +150,7 @@ roles = [
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
     # every user may share their server: two users edit one notebook live
     # (jupyter-collaboration runs in each server)
-    {"name": "user", "scopes": ["self", "shares!user"]},
+    {"name": "user", "scopes": ["self", "shares!user", "read:users:name"]},
 ]
 if matfold.api_token:
     services.append({"name": "matfold-admin", "api_token": matfold.api_token})

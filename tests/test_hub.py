@@ -142,3 +142,37 @@ def test_classroom_instructor_manages_students_servers(tmp_path):
         assert who["groups"] == ["chem101"]
     finally:
         assert hub.stop() == 0
+
+
+def test_shared_server_two_users_one_live_notebook(tmp_path):
+    hub = HubProcess(tmp_path / "hub").start()
+    try:
+        api = hub.api
+        for name in ("alice", "bob"):
+            api.create_user(name)
+        api.spawn("alice")
+        server = api.wait_ready("alice")
+        alice = {"Authorization": f"token {api.user_token('alice')}"}
+        bob = {"Authorization": f"token {api.user_token('bob')}"}
+        base = hub.url + server["url"].rstrip("/")
+        path = "matfold-notebooks/01_crystal_quickstart.ipynb"
+        # before sharing, bob cannot open alice's server
+        assert requests.get(f"{base}/api/contents/{path}", headers=bob, timeout=30,
+                            allow_redirects=False).status_code in (302, 403, 404)
+        # alice shares her server with bob (JupyterHub sharing, scope shares!user)
+        shared = requests.post(f"{hub.url}/hub/api/shares/alice/", headers=alice, timeout=30,
+                               json={"user": "bob"})
+        assert shared.status_code in (200, 201), shared.text
+        # (the user server caches a token's permissions for up to 5 minutes: bob's
+        # earlier token stays refused until then, a fresh login sees the share at once)
+        bob = {"Authorization": f"token {api.user_token('bob', note='after share')}"}
+        sessions = []
+        for who in (alice, bob):
+            r = requests.put(f"{base}/api/collaboration/session/{path}", headers=who, timeout=30,
+                             json={"format": "json", "type": "notebook"})
+            assert r.status_code in (200, 201), (who is bob, r.text)
+            sessions.append(r.json())
+        # jupyter-collaboration puts both in the same document room
+        assert sessions[0]["fileId"] == sessions[1]["fileId"]
+    finally:
+        assert hub.stop() == 0
