@@ -194,3 +194,18 @@ def test_notebooks_copied_without_overwriting_edits(tmp_path):
     assert again == [] and json.loads(mine.read_text()) == {"edited": True}
     mine.unlink()
     assert copy_notebooks(ROOT / "notebooks", home) == [mine]
+
+
+def test_hub_password_generated_once_and_checked(tmp_path, monkeypatch):
+    from matfold_hub.launcher import hub_password
+
+    monkeypatch.delenv("MATFOLD_HUB_PASSWORD", raising=False)
+    first, generated = hub_password(tmp_path)
+    assert generated and len(first) >= 16
+    assert hub_password(tmp_path) == (first, True)  # kept across restarts
+    assert (tmp_path / "hub_password").stat().st_mode & 0o077 == 0  # readable by the owner only
+    monkeypatch.setenv("MATFOLD_HUB_PASSWORD", "short")
+    with pytest.raises(MatfoldInputError, match="has 5 characters; .* needs at least 8"):
+        hub_password(tmp_path)
+    monkeypatch.setenv("MATFOLD_HUB_PASSWORD", "long-enough-password")
+    assert hub_password(tmp_path) == ("long-enough-password", False)

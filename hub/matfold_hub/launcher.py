@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from matfold_kernel.errors import MatfoldDependencyError
+from matfold_kernel.errors import MatfoldDependencyError, MatfoldInputError
 
 from .settings import default_data_dir
 
@@ -43,7 +43,13 @@ def hub_password(data_dir: Path) -> tuple[str, bool]:
     Returns the password and whether it was generated (so it is printed).
     """
     if os.environ.get("MATFOLD_HUB_PASSWORD"):
-        return os.environ["MATFOLD_HUB_PASSWORD"], False
+        password = os.environ["MATFOLD_HUB_PASSWORD"]
+        if len(password) < 8:
+            raise MatfoldInputError(
+                f"MATFOLD_HUB_PASSWORD has {len(password)} characters; JupyterHub's shared-password "
+                "login needs at least 8 (or unset it and matfold generates one)"
+            )
+        return password, False
     path = data_dir / "hub_password"
     if path.is_file():
         return path.read_text().strip(), True
