@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp import Poscar
 

@@ -157,19 +157,18 @@ function render({ model, el }) {
   highlight.visible = false;
   scene.add(highlight);
 
-  const labelLayer = document.createElement("div");
-  labelLayer.className = "mf-labels";
-  root.appendChild(labelLayer);
-  const legend = document.createElement("div");
-  legend.className = "mf-legend";
-  root.appendChild(legend);
-  const status = document.createElement("div");
-  status.className = "mf-status";
-  root.appendChild(status);
+  const overlay = (className) => {
+    const div = document.createElement("div");
+    div.className = className;
+    return div;
+  };
+  const labelLayer = overlay("mf-labels");
+  const legend = overlay("mf-legend");
+  const status = overlay("mf-status");
+  root.append(labelLayer, legend, status);
 
   // toolbar: the mode buttons write the `mode` trait; Python recomputes the scene.
-  const toolbar = document.createElement("div");
-  toolbar.className = "mf-toolbar";
+  const toolbar = overlay("mf-toolbar");
   const modeButtons = {};
   const interactive = !model.standalone;
   if (interactive) {

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from matfold_kernel.errors import MatfoldDependencyError
+from matfold_kernel.programs import find_program
 
 __all__ = ["standalone_html", "render_png", "find_chromium", "CHROMIUM_ARGS"]
 
@@ -98,15 +99,11 @@ def find_chromium() -> str:
     MatfoldDependencyError
         When none is installed, saying how to install one.
     """
-    candidates = [os.environ.get("MATFOLD_CHROMIUM")] + [
-        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome", "chrome")
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise MatfoldDependencyError(
+    return find_program(
+        [os.environ.get("MATFOLD_CHROMIUM")]
+        + [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome", "chrome")],
         "PNG export renders the view in headless Chromium, and none was found; install it "
-        "(Debian/Ubuntu: apt-get install chromium) or set MATFOLD_CHROMIUM to its path"
+        "(Debian/Ubuntu: apt-get install chromium) or set MATFOLD_CHROMIUM to its path",
     )
 
 
