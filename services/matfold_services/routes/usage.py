@@ -1,0 +1,40 @@
+"""Metered usage and quota status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from ..access import require_role
+from ..models import Role, User
+from ..quota import KINDS, QuotaExceeded, consume, quota_status
+from .deps import caller, db_session
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["usage"])
+
+
+class UsageIn(BaseModel):
+    quantity: int = Field(default=1, ge=1, le=100_000)
+    project_id: int | None = None
+
+
+@router.get("/usage", summary="This month's usage and limits")
+def get_usage(user: User = Depends(caller), session: Session = Depends(db_session)):
+    return {"plan": user.plan, **quota_status(session, user)}
+
+
+@router.post("/usage/{kind}", summary="Count metered work against the monthly quota")
+def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), session: Session = Depends(db_session)):
+    if kind not in KINDS:
+        raise HTTPException(404, f"unknown usage kind {kind!r}; use {', '.join(KINDS)}")
+    if body.project_id is not None:
+        require_role(session, user, body.project_id, Role.editor)
+    try:
+        used = consume(session, user, kind, body.quantity, body.project_id)
+    except QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
+    session.commit()
+    return {"kind": kind, "used": used}
