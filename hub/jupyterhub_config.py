@@ -125,6 +125,8 @@ else:
 
 # --- services beside the hub ------------------------------------------------------------------
 service_env = {"MATFOLD_SERVICE_PORT": str(matfold.service_port), "PATH": os.environ.get("PATH", "")}
+# billing settings pass through to the service (secrets stay out of this file)
+service_env.update({k: v for k, v in os.environ.items() if k.startswith(("STRIPE_", "MATFOLD_BILLING_"))})
 if matfold.database_url:
     service_env["DATABASE_URL"] = matfold.database_url
 services = [
