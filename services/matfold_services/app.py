@@ -50,10 +50,10 @@ def create_app() -> FastAPI:
 
         migrate(url)  # migrations run on start
         app.state.sessionmaker = make_sessionmaker(make_engine(url))
-    from .routes import projects, usage
+    from .routes import materials, projects, proteins, usage
 
-    app.include_router(projects.router, prefix=f"{PREFIX}/api")
-    app.include_router(usage.router, prefix=f"{PREFIX}/api")
+    for module in (projects, materials, proteins, usage):
+        app.include_router(module.router, prefix=f"{PREFIX}/api")
 
     @app.get(f"{PREFIX}/health", summary="Is the service up, and its database?")
     async def health():
