@@ -17,6 +17,7 @@ from .crystal import (
 )
 from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
 from .service_client import MatfoldServiceError, ServiceClient
+from . import store
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,6 @@ __all__ = [
     "structure_info",
     "validate_structure",
     "get_client",
+    "store",
     "__version__",
 ]
