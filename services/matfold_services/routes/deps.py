@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 
 from ..access import user_for
 from ..models import User
 
-__all__ = ["db_session", "hub_user", "caller"]
+__all__ = ["db_session", "hub_user", "caller", "DbId", "MAX_ID"]
+
+#: Largest row id (Postgres integer); larger ids in a path are a 422, not a 500.
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_ID, description="row id")]
 
 
 def db_session(request: Request) -> Iterator[Session]:

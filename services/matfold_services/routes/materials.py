@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..access import require_role
 from ..models import MATERIAL_EMBEDDING_DIM, ExperimentalResult, Material, ModelVersion, Prediction, Role, User
-from .deps import caller, db_session
+from .deps import DbId, caller, db_session
 
 __all__ = ["router", "material_summary"]
 
@@ -59,7 +59,7 @@ def material_summary(m: Material) -> dict:
             "has_embedding": m.embedding is not None, "created_at": m.created_at.isoformat()}
 
 
-def _material(session: Session, user: User, material_id: int, minimum: Role) -> Material:
+def _material(session: Session, user: User, material_id: DbId, minimum: Role) -> Material:
     material = session.get(Material, material_id)
     if material is None:
         raise HTTPException(404, f"material {material_id} not found (or you are not a member of its project)")
@@ -74,7 +74,7 @@ def _material(session: Session, user: User, material_id: int, minimum: Role) -> 
 
 
 @router.post("/projects/{project_id}/materials", status_code=201, summary="Save a material (editor)")
-def save_material(project_id: int, body: MaterialIn, user: User = Depends(caller),
+def save_material(project_id: DbId, body: MaterialIn, user: User = Depends(caller),
                   session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.editor)
     from pymatgen.core import Structure
@@ -100,14 +100,14 @@ def save_material(project_id: int, body: MaterialIn, user: User = Depends(caller
 
 
 @router.get("/projects/{project_id}/materials", summary="List a project's materials, filtered")
-def list_materials(project_id: int,
+def list_materials(project_id: DbId,
                    formula: str | None = Query(default=None, description="reduced formula, e.g. LiFePO4"),
                    elements: str | None = Query(default=None, description="comma-separated; all must be present"),
                    spacegroup: int | None = Query(default=None, ge=1, le=230),
                    property: str | None = Query(default=None, description="filter on a predicted property"),
                    min: float | None = Query(default=None, description="lower bound of `property`"),
                    max: float | None = Query(default=None, description="upper bound of `property`"),
-                   limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0),
+                   limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0, le=10**9),
                    user: User = Depends(caller), session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.viewer)
     query = select(Material).where(Material.project_id == project_id)
@@ -132,13 +132,13 @@ def list_materials(project_id: int,
 
 
 @router.get("/materials/{material_id}", summary="One material with its structure")
-def get_material(material_id: int, user: User = Depends(caller), session: Session = Depends(db_session)):
+def get_material(material_id: DbId, user: User = Depends(caller), session: Session = Depends(db_session)):
     material = _material(session, user, material_id, Role.viewer)
     return material_summary(material) | {"structure": material.structure}
 
 
 @router.post("/materials/{material_id}/predictions", status_code=201, summary="Save a prediction (editor)")
-def save_prediction(material_id: int, body: PredictionIn, user: User = Depends(caller),
+def save_prediction(material_id: DbId, body: PredictionIn, user: User = Depends(caller),
                     session: Session = Depends(db_session)):
     _material(session, user, material_id, Role.editor)
     model_id = None
@@ -161,7 +161,7 @@ def save_prediction(material_id: int, body: PredictionIn, user: User = Depends(c
 
 
 @router.get("/materials/{material_id}/predictions", summary="Prediction history, newest first")
-def list_predictions(material_id: int, property: str | None = None, user: User = Depends(caller),
+def list_predictions(material_id: DbId, property: str | None = None, user: User = Depends(caller),
                      session: Session = Depends(db_session)):
     _material(session, user, material_id, Role.viewer)
     query = (select(Prediction, ModelVersion).outerjoin(ModelVersion, ModelVersion.id == Prediction.model_version_id)
@@ -175,7 +175,7 @@ def list_predictions(material_id: int, property: str | None = None, user: User =
 
 
 @router.post("/materials/{material_id}/experiments", status_code=201, summary="Save a measured value (editor)")
-def save_experiment(material_id: int, body: ExperimentIn, user: User = Depends(caller),
+def save_experiment(material_id: DbId, body: ExperimentIn, user: User = Depends(caller),
                     session: Session = Depends(db_session)):
     _material(session, user, material_id, Role.editor)
     result = ExperimentalResult(material_id=material_id, property=body.property, value=body.value,
@@ -187,7 +187,7 @@ def save_experiment(material_id: int, body: ExperimentIn, user: User = Depends(c
 
 
 @router.get("/projects/{project_id}/comparison", summary="Predicted vs measured for one property")
-def comparison(project_id: int, property: str, user: User = Depends(caller), session: Session = Depends(db_session)):
+def comparison(project_id: DbId, property: str, user: User = Depends(caller), session: Session = Depends(db_session)):
     """Latest prediction against the mean measurement per material; MAE over the pairs."""
     require_role(session, user, project_id, Role.viewer)
     latest = (select(Prediction.material_id, Prediction.value, Prediction.uncertainty, Prediction.unit,

@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 
 from ..access import require_role, user_for
 from ..models import Project, ProjectMember, Role, User
-from .deps import caller, db_session
+from typing import Annotated
+
+from fastapi import Path
+
+from .deps import DbId, caller, db_session
+
+#: A JupyterHub user name in a path (hub names have no '/' or whitespace).
+UserName = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[^/\s]+$")]
 
 __all__ = ["router"]
 
@@ -74,7 +81,7 @@ def list_projects(user: User = Depends(caller), session: Session = Depends(db_se
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def get_project(project_id: int, user: User = Depends(caller), session: Session = Depends(db_session)):
+def get_project(project_id: DbId, user: User = Depends(caller), session: Session = Depends(db_session)):
     project = require_role(session, user, project_id, Role.viewer)
     from ..access import role_in
 
@@ -82,7 +89,7 @@ def get_project(project_id: int, user: User = Depends(caller), session: Session 
 
 
 @router.patch("/projects/{project_id}", response_model=ProjectOut, summary="Edit (editor or owner)")
-def update_project(project_id: int, body: ProjectPatch, user: User = Depends(caller),
+def update_project(project_id: DbId, body: ProjectPatch, user: User = Depends(caller),
                    session: Session = Depends(db_session)):
     project = require_role(session, user, project_id, Role.editor)
     _check_properties(body.target_properties)
@@ -95,14 +102,14 @@ def update_project(project_id: int, body: ProjectPatch, user: User = Depends(cal
 
 
 @router.delete("/projects/{project_id}", status_code=204, summary="Delete (owner only)")
-def delete_project(project_id: int, user: User = Depends(caller), session: Session = Depends(db_session)):
+def delete_project(project_id: DbId, user: User = Depends(caller), session: Session = Depends(db_session)):
     project = require_role(session, user, project_id, Role.owner)
     session.delete(project)
     session.commit()
 
 
 @router.get("/projects/{project_id}/members", summary="Members and roles (any member)")
-def list_members(project_id: int, user: User = Depends(caller), session: Session = Depends(db_session)):
+def list_members(project_id: DbId, user: User = Depends(caller), session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.viewer)
     rows = session.execute(select(User.name, ProjectMember.role).join(ProjectMember, ProjectMember.user_id == User.id)
                            .where(ProjectMember.project_id == project_id).order_by(User.name)).all()
@@ -110,7 +117,7 @@ def list_members(project_id: int, user: User = Depends(caller), session: Session
 
 
 @router.put("/projects/{project_id}/members/{username}", summary="Add a member or change a role (owner)")
-def set_member(project_id: int, username: str, body: MemberIn, user: User = Depends(caller),
+def set_member(project_id: DbId, username: UserName, body: MemberIn, user: User = Depends(caller),
                session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.owner)
     if username == user.name and body.role != Role.owner:
@@ -127,7 +134,7 @@ def set_member(project_id: int, username: str, body: MemberIn, user: User = Depe
 
 
 @router.delete("/projects/{project_id}/members/{username}", status_code=204, summary="Remove a member (owner)")
-def remove_member(project_id: int, username: str, user: User = Depends(caller),
+def remove_member(project_id: DbId, username: UserName, user: User = Depends(caller),
                   session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.owner)
     if username == user.name:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..access import require_role
 from ..models import PROTEIN_EMBEDDING_DIM, ProteinStructure, Role, User
-from .deps import caller, db_session
+from .deps import DbId, caller, db_session
 
 __all__ = ["router", "MAX_SEQUENCE"]
 
@@ -54,7 +54,7 @@ def _summary(p: ProteinStructure) -> dict:
 
 
 @router.post("/projects/{project_id}/proteins", status_code=201, summary="Save a protein structure (editor)")
-def save_protein(project_id: int, body: ProteinIn, user: User = Depends(caller), session: Session = Depends(db_session)):
+def save_protein(project_id: DbId, body: ProteinIn, user: User = Depends(caller), session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.editor)
     protein = ProteinStructure(project_id=project_id, name=body.name, sequence=body.sequence,
                                sequence_hash=hashlib.sha256(body.sequence.encode()).hexdigest(),
@@ -66,7 +66,7 @@ def save_protein(project_id: int, body: ProteinIn, user: User = Depends(caller),
 
 
 @router.get("/projects/{project_id}/proteins", summary="List a project's protein structures")
-def list_proteins(project_id: int, sequence_hash: str | None = None, user: User = Depends(caller),
+def list_proteins(project_id: DbId, sequence_hash: str | None = None, user: User = Depends(caller),
                   session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.viewer)
     query = select(ProteinStructure).where(ProteinStructure.project_id == project_id)

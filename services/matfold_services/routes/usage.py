@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from ..access import require_role
 from ..models import Role, User
 from ..quota import KINDS, QuotaExceeded, consume, quota_status
-from .deps import caller, db_session
+from .deps import MAX_ID, caller, db_session
 
 __all__ = ["router"]
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["usage"])
 
 class UsageIn(BaseModel):
     quantity: int = Field(default=1, ge=1, le=100_000)
-    project_id: int | None = None
+    project_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 @router.get("/usage", summary="This month's usage and limits")
