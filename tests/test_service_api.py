@@ -115,3 +115,26 @@ def test_owner_deletes_project_last(hub, project):
     assert call(hub, "carol", "GET", f"projects/{project}").status_code == 404
     assert call(hub, "alice", "DELETE", f"projects/{project}").status_code == 204
     assert call(hub, "bob", "GET", "projects").json() == []
+
+
+def test_classroom_pool_pays_for_students(tmp_path):
+    classes = tmp_path / "classes.yaml"
+    classes.write_text("chem101:\n  instructors: [ines]\n  students: [sam, sara]\n  monthly_folds: 3\n")
+    with HubProcess(tmp_path / "hub", env={"MATFOLD_HUB_CLASSROOMS": str(classes)}) as hub:
+        tokens = {name: hub.api.user_token(name) for name in ("sam", "sara")}
+        hub.api.create_user("olga")
+        tokens["olga"] = hub.api.user_token("olga")
+
+        def fold(who):
+            return requests.post(f"{hub.url}/services/matfold/api/usage/fold", json={"quantity": 1},
+                                 headers={"Authorization": f"token {tokens[who]}"}, timeout=30)
+
+        assert [fold("sam").status_code for _ in range(2)] == [200, 200]
+        assert fold("sara").status_code == 200
+        refused = fold("sara")  # the class's 3 folds are shared and used up
+        assert refused.status_code == 429 and "classroom chem101" in refused.json()["detail"]
+        usage = requests.get(f"{hub.url}/services/matfold/api/usage", timeout=30,
+                             headers={"Authorization": f"token {tokens['sam']}"}).json()
+        assert usage["fold"] == {"used": 3, "limit": 3, "remaining": 0, "classroom": "chem101"}
+        assert usage["prediction"]["limit"] == 1000 and "classroom" not in usage["prediction"]  # plan pays
+        assert fold("olga").status_code == 200  # outside the class: her own plan

@@ -61,3 +61,14 @@ def test_quota_never_overspends_under_50_concurrent_requests(database_url):
         with pytest.raises(QuotaExceeded, match="monthly fold quota of the free plan is used up \\(10 of 10\\)"):
             consume(session, user_for(session, "racer"), "fold")
     engine.dispose()
+
+
+def test_migrations_match_the_models(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    migrate(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    engine.dispose()

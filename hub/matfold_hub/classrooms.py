@@ -5,7 +5,8 @@ A classroom file (YAML or JSON) looks like::
     chem101:
       instructors: [alice]
       students: [bob, carol]
-      quota: 200          # predictions per month for the class (read by the service)
+      monthly_folds: 200          # shared by the class each month (read by the service)
+      monthly_predictions: 5000
 
 Instructors may see their students' servers and start or stop them; the matfold
 service reads the groups (and their ``properties``) for classroom quotas.

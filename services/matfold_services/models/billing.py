@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, CreatedAt
 
-__all__ = ["Plan", "Subscription", "UsageCounter", "UsageRecord", "StripeEvent", "PLANS"]
+__all__ = ["Plan", "Subscription", "UsageCounter", "UsageRecord", "StripeEvent", "ClassroomUsageCounter",
+           "PLANS"]
 
 #: Seed plans: monthly limits (protein folds, materials predictions).
 PLANS = {
@@ -67,3 +68,15 @@ class StripeEvent(CreatedAt, Base):
     __tablename__ = "stripe_events"
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     type: Mapped[str] = mapped_column(String(128))
+
+
+class ClassroomUsageCounter(Base):
+    """One row per (classroom, month, kind): the class's shared pool."""
+
+    __tablename__ = "classroom_usage_counters"
+    __table_args__ = (UniqueConstraint("classroom_id", "period", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classroom_id: Mapped[int] = mapped_column(ForeignKey("classrooms.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(32))
+    used: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,9 +7,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ..access import require_role
+from ..hubgroups import classroom_limits
 from ..models import Role, User
 from ..quota import KINDS, QuotaExceeded, consume, quota_status
-from .deps import MAX_ID, caller, db_session
+from .deps import MAX_ID, caller, db_session, hub_user
 
 __all__ = ["router"]
 
@@ -22,18 +23,23 @@ class UsageIn(BaseModel):
 
 
 @router.get("/usage", summary="This month's usage and limits")
-def get_usage(user: User = Depends(caller), session: Session = Depends(db_session)):
-    return {"plan": user.plan, **quota_status(session, user)}
+def get_usage(user: User = Depends(caller), model: dict = Depends(hub_user),
+              session: Session = Depends(db_session)):
+    status = quota_status(session, user, classroom_limits(model.get("groups")))
+    session.commit()
+    return {"plan": user.plan, **status}
 
 
 @router.post("/usage/{kind}", summary="Count metered work against the monthly quota")
-def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), session: Session = Depends(db_session)):
+def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), model: dict = Depends(hub_user),
+               session: Session = Depends(db_session)):
     if kind not in KINDS:
         raise HTTPException(404, f"unknown usage kind {kind!r}; use {', '.join(KINDS)}")
     if body.project_id is not None:
         require_role(session, user, body.project_id, Role.editor)
     try:
-        used = consume(session, user, kind, body.quantity, body.project_id)
+        used = consume(session, user, kind, body.quantity, body.project_id,
+                       classroom_limits(model.get("groups")))
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from None
     session.commit()
