@@ -110,8 +110,15 @@ def test_predictions_history_filters_and_comparison(hub, project, saved):
     ("carol", "GET", "projects/{p}/materials?min=1", None, 422),
     ("bob", "POST", "projects/{p}/proteins", {"name": "bad", "sequence": "MKT1Z"}, 422),
     ("carol", "POST", "projects/{p}/proteins", {"name": "x", "sequence": "MKT"}, 403),
+    ("dave", "GET", "materials/{m}/similar", None, 404),
+    ("bob", "POST", "search/materials", {"embedding": [0.0] * 127}, 422),
+    ("bob", "POST", "projects/{p}/materials", {"structure": "x\n", "embedding": [0.0] * 128}, 422),
+    ("bob", "POST", "search/materials", {"embedding": [0.0] * 128}, 422),
+    ("dave", "POST", "search/materials", {"embedding": [1.0] * 128, "project_id": "{p}"}, 404),
 ])
 def test_material_routes_authorization_and_validation(hub, project, saved, who, method, path, body, expected):
+    if isinstance(body, dict) and body.get("project_id") == "{p}":
+        body = dict(body, project_id=project)
     response = call(hub, who, method, path.format(p=project, m=saved[0]["id"]), json=body)
     assert response.status_code == expected, response.text
     if expected == 404:
@@ -140,3 +147,10 @@ def test_unstorable_text_is_a_422_not_a_500(hub):
     # found by schemathesis: Postgres refuses NUL characters in text
     r = call(hub, "alice", "POST", "projects", json={"name": "x", "description": "a\u0000b"})
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
+
+
+def test_outsider_search_sees_nothing_of_others(hub, project, saved):
+    query = {"embedding": [1.0] + [0.0] * 127, "k": 5}
+    mine = call(hub, "carol", "POST", "search/materials", json=query).json()
+    assert [m["reduced_formula"] for m in mine] == ["BaTiO3"] and mine[0]["distance"] < 1e-6
+    assert call(hub, "dave", "POST", "search/materials", json=query).json() == []

@@ -50,3 +50,21 @@ def test_hub_store_needs_a_hub(monkeypatch):
     monkeypatch.delenv("MATFOLD_SERVICE_URL", raising=False)
     with pytest.raises(StoreError, match="not inside a matfold hub server"):
         mk.store.connect(local=False)
+
+
+def test_similar_materials_through_the_store(store, lifepo4_cif, batio3_cif, structures_dir):
+    import numpy as np
+
+    project = store.create_project("Search")
+    other = store.create_project("Other")
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=128)
+    query = store.save_material(project, lifepo4_cif, embedding=base)
+    near = store.save_material(project, batio3_cif, embedding=base + 0.05 * rng.normal(size=128))
+    far = store.save_material(other, structures_dir / "POSCAR-Cmcm", embedding=-base)
+    store.save_material(project, structures_dir / "POSCAR-Pc")  # no embedding: never a hit
+    hits = store.similar(query, k=5)
+    assert [r.id for r, _ in hits] == [near.id, far.id]  # itself excluded, nearest first
+    assert hits[0][1] < 0.01 and hits[1][1] > 1.9  # cosine distances
+    with pytest.raises(StoreError, match="has no embedding"):
+        store.similar(store.materials(project, formula="SnPSe3")[0])

@@ -63,6 +63,15 @@ class Store:
         """One material with its pymatgen ``structure``."""
         return MaterialRecord.from_json(self._t.request("GET", f"materials/{_id(material)}"))
 
+    def similar(self, material, k: int = 20) -> list[tuple[MaterialRecord, float]]:
+        """Materials (in projects you can see) nearest to `material` by embedding.
+
+        Returns (record, cosine distance) pairs, nearest first; the material must
+        have been saved with an embedding.
+        """
+        rows = self._t.request("GET", f"materials/{_id(material)}/similar?k={int(k)}")
+        return [(MaterialRecord.from_json(r), r["distance"]) for r in rows]
+
     # predictions -------------------------------------------------------------------
     def save_prediction(self, material, property: str, value: float, unit: str, *, uncertainty=None,
                         model=None, model_version=None) -> PredictionRecord:

@@ -50,9 +50,9 @@ def create_app() -> FastAPI:
 
         migrate(url)  # migrations run on start
         app.state.sessionmaker = make_sessionmaker(make_engine(url))
-    from .routes import billing, materials, projects, proteins, usage
+    from .routes import billing, materials, projects, proteins, search, usage
 
-    for module in (projects, materials, proteins, usage, billing):
+    for module in (projects, materials, proteins, search, usage, billing):
         app.include_router(module.router, prefix=f"{PREFIX}/api")
 
     from fastapi.responses import JSONResponse

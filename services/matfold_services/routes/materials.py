@@ -32,6 +32,8 @@ class MaterialIn(BaseModel):
                 raise ValueError(f"embedding must have {MATERIAL_EMBEDDING_DIM} numbers, got {len(value)}")
             if not all(math.isfinite(v) for v in value):
                 raise ValueError("embedding contains NaN or infinite values")
+            if not any(value):
+                raise ValueError("embedding is all zeros: it has no direction to compare by cosine")
         return value
 
 

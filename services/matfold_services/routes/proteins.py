@@ -42,8 +42,9 @@ class ProteinIn(BaseModel):
     @field_validator("embedding")
     @classmethod
     def _embedding(cls, value):
-        if value is not None and (len(value) != PROTEIN_EMBEDDING_DIM or not all(math.isfinite(v) for v in value)):
-            raise ValueError(f"embedding must be {PROTEIN_EMBEDDING_DIM} finite numbers")
+        if value is not None and (len(value) != PROTEIN_EMBEDDING_DIM or not all(math.isfinite(v) for v in value)
+                                  or not any(value)):
+            raise ValueError(f"embedding must be {PROTEIN_EMBEDDING_DIM} finite numbers, not all zero")
         return value
 
 
