@@ -138,3 +138,25 @@ def test_classroom_pool_pays_for_students(tmp_path):
         assert usage["fold"] == {"used": 3, "limit": 3, "remaining": 0, "classroom": "chem101"}
         assert usage["prediction"]["limit"] == 1000 and "classroom" not in usage["prediction"]  # plan pays
         assert fold("olga").status_code == 200  # outside the class: her own plan
+
+
+def test_every_route_refuses_anonymous_callers(hub, project):
+    """Walk the OpenAPI: each operation without a token is a 401.
+
+    The Stripe webhook has no hub token by design: unsigned it is a 400, and 503
+    here because this hub has no STRIPE_WEBHOOK_SECRET.
+    """
+    spec = requests.get(f"{hub.url}/services/matfold/openapi.json", timeout=30).json()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        if path.endswith(("/health", "/openapi.json")):
+            continue
+        concrete = (path.replace("{project_id}", str(project)).replace("{material_id}", "1")
+                    .replace("{protein_id}", "1").replace("{username}", "bob").replace("{kind}", "fold"))
+        for method in operations:
+            response = requests.request(method.upper(), hub.url + concrete, json={}, timeout=30)
+            expected = (400, 503) if path.endswith("/billing/webhook") else (401,)
+            assert response.status_code in expected, (method, path, response.status_code, response.text)
+            assert "Perovskites" not in response.text
+            checked += 1
+    assert checked >= 20
