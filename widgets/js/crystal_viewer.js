@@ -378,13 +378,12 @@ function render({ model, el }) {
   const onNewStructure = () => rebuild(true);
   const onLegend = () => updateLegend();
   const onLabels = () => { updateLabels(); draw(); };
-  model.on("change:scene", onScene);
-  model.on("change:title", onNewStructure);
-  model.on("change:show_cell", onScene);
-  model.on("change:background", onScene);
-  model.on("change:show_legend", onLegend);
-  model.on("change:show_labels", onLabels);
-  model.on("msg:custom", onMessage);
+  const listeners = [
+    ["change:scene", onScene], ["change:title", onNewStructure], ["change:show_cell", onScene],
+    ["change:background", onScene], ["change:show_legend", onLegend], ["change:show_labels", onLabels],
+    ["msg:custom", onMessage],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
 
   const observer = new ResizeObserver(() => resize());
   observer.observe(root);
@@ -402,13 +401,7 @@ function render({ model, el }) {
 
   return () => {
     observer.disconnect();
-    model.off("change:scene", onScene);
-    model.off("change:title", onNewStructure);
-    model.off("change:show_cell", onScene);
-    model.off("change:background", onScene);
-    model.off("change:show_legend", onLegend);
-    model.off("change:show_labels", onLabels);
-    model.off("msg:custom", onMessage);
+    for (const [event, handler] of listeners) model.off(event, handler);
     canvas.removeEventListener("pointerdown", onPointerDown);
     canvas.removeEventListener("pointerup", onPointerUp);
     canvas.removeEventListener("pointermove", onPointerMove);

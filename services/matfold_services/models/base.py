@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Index, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CreatedAt", "utcnow"]
+__all__ = ["Base", "CreatedAt", "utcnow", "hnsw_cosine_index"]
 
 # Stable constraint names, so Alembic migrations can drop what they create.
 NAMING = {
@@ -31,3 +31,10 @@ class CreatedAt:
     """Mixin: ``created_at`` set by the database (UTC)."""
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def hnsw_cosine_index(table: str, column: str = "embedding") -> Index:
+    """An HNSW index for cosine distance on a pgvector column (m 16, ef_construction 64)."""
+    return Index(f"ix_{table}_{column}_hnsw", column, postgresql_using="hnsw",
+                 postgresql_with={"m": 16, "ef_construction": 64},
+                 postgresql_ops={column: "vector_cosine_ops"})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pgvector.sqlalchemy import Vector
 
-from .base import Base, CreatedAt
+from .base import Base, CreatedAt, hnsw_cosine_index
 
 __all__ = ["Material", "ModelVersion", "Prediction", "ExperimentalResult", "BatchJob",
            "MATERIAL_EMBEDDING_DIM"]
@@ -19,11 +19,7 @@ MATERIAL_EMBEDDING_DIM = 128
 
 class Material(CreatedAt, Base):
     __tablename__ = "materials"
-    __table_args__ = (
-        Index("ix_materials_embedding_hnsw", "embedding", postgresql_using="hnsw",
-              postgresql_with={"m": 16, "ef_construction": 64},
-              postgresql_ops={"embedding": "vector_cosine_ops"}),
-    )
+    __table_args__ = (hnsw_cosine_index("materials"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     formula: Mapped[str] = mapped_column(String(200))

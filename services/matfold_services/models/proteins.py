@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pgvector.sqlalchemy import Vector
 
-from .base import Base, CreatedAt
+from .base import Base, CreatedAt, hnsw_cosine_index
 
 __all__ = ["ProteinStructure", "Annotation", "Comment", "PROTEIN_EMBEDDING_DIM"]
 
@@ -17,11 +17,7 @@ PROTEIN_EMBEDDING_DIM = 1280
 
 class ProteinStructure(CreatedAt, Base):
     __tablename__ = "protein_structures"
-    __table_args__ = (
-        Index("ix_protein_structures_embedding_hnsw", "embedding", postgresql_using="hnsw",
-              postgresql_with={"m": 16, "ef_construction": 64},
-              postgresql_ops={"embedding": "vector_cosine_ops"}),
-    )
+    __table_args__ = (hnsw_cosine_index("protein_structures"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
