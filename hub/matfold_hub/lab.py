@@ -60,7 +60,9 @@ def run_lab(port: int = 8888, notebook_dir=None, open_browser: bool = True) -> i
     token = os.environ.get("MATFOLD_LAB_TOKEN") or secrets.token_hex(16)
     print(f"matfold: JupyterLab on http://127.0.0.1:{port}/lab?token={token}", flush=True)
     print(f"matfold: serving {notebook_dir}; press Ctrl-C to stop", flush=True)
-    process = subprocess.Popen(lab_command(port, notebook_dir, token=token, open_browser=open_browser))
+    # cwd: jupyter-collaboration keeps its document history (.jupyter_ystore.db) there
+    process = subprocess.Popen(lab_command(port, notebook_dir, token=token, open_browser=open_browser),
+                               cwd=notebook_dir)
     try:
         return process.wait()
     except KeyboardInterrupt:  # Ctrl-C: stop JupyterLab without its y/n prompt
