@@ -13,7 +13,7 @@ import os
 
 from fastapi import Depends, FastAPI
 
-from .database import database_status, database_url
+from .db import database_status, database_url
 from .routes.deps import hub_user
 
 __all__ = ["create_app", "PREFIX"]
