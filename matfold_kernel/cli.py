@@ -17,9 +17,38 @@ from .errors import MatfoldError, MatfoldInputError
 __all__ = ["main", "build_parser"]
 
 
+def _protein_info(args) -> dict | None:
+    """``matfold info`` for PDB, mmCIF and FASTA files; None for crystal files."""
+    from .protein import guess_protein_format, protein_info, read_fasta, read_protein
+    from .textsource import read_text_source
+
+    if args.format:
+        return None
+    src = read_text_source(args.file)
+    fmt = guess_protein_format(src.text, src.name)
+    if fmt is None:
+        return None
+    if fmt == "fasta":
+        records = read_fasta(src.text, name=src.name)
+        return {"format": "fasta", "chains": [{"id": r.id, "length": len(r), "sequence": r.sequence}
+                                               for r in records]}
+    return {"format": fmt} | protein_info(read_protein(src.text, fmt, name=src.name)).to_dict()
+
+
 def _cmd_info(args) -> int:
     from .crystal import read_structures, structure_info
 
+    protein = _protein_info(args)
+    if protein is not None:
+        if args.json:
+            json.dump(protein, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(f"{args.file} [{protein['format']}]" + (f" {protein['natoms']} atoms" if "natoms" in protein else ""))
+            for chain in protein["chains"]:
+                print(f"  chain {chain['id']}: {chain['length']} residues  {chain['sequence'][:60]}"
+                      + ("..." if chain["length"] > 60 else ""))
+        return 0
     structures = read_structures(
         args.file, args.format, allow_overlap=args.allow_overlap
     )
@@ -50,6 +79,20 @@ def _cmd_info(args) -> int:
             print(f"  {key:<{width}}  {value}{unit}")
     if len(structures) > 1 and not args.all:
         print(f"({len(structures)} structures in the file; --index N picks one, --all shows all)")
+    return 0
+
+
+def _cmd_align(args) -> int:
+    from .protein import align_structures, read_protein
+
+    fixed, mobile = read_protein(args.file1), read_protein(args.file2)
+    result = align_structures(fixed, mobile, args.chain1, args.chain2, names=(args.file1, args.file2))
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"TM-score {result.tm_score_1:.4f} (by {args.file1}), {result.tm_score_2:.4f} (by {args.file2})")
+        print(f"RMSD {result.rmsd:.3f} Å over {result.aligned_length} aligned residues")
     return 0
 
 
@@ -85,10 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser(
         "info",
-        help="describe a structure file (formula, space group, volume, density)",
-        description="Describe a CIF, POSCAR/CONTCAR or extxyz file.",
+        help="describe a structure file (crystal: formula, space group...; protein: chains)",
+        description="Describe a CIF, POSCAR/CONTCAR or extxyz crystal, or a PDB, mmCIF or FASTA protein file.",
     )
-    info.add_argument("file", help="structure file (CIF, POSCAR/CONTCAR, extxyz)")
+    info.add_argument("file", help="CIF, POSCAR/CONTCAR, extxyz, PDB, mmCIF or FASTA")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--format", choices=["cif", "poscar", "extxyz"], help="skip format detection")
     info.add_argument("--index", type=int, default=0, help="which structure of a multi-structure file (default 0)")
@@ -99,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept atoms closer than 0.5 Å (disorder written as full sites)",
     )
     info.set_defaults(func=_cmd_info)
+
+    align = sub.add_parser("align", help="align two protein structures (TM-score, RMSD)",
+                           description="Superpose FILE2 onto FILE1 with TM-align semantics (biotite).")
+    align.add_argument("file1", help="PDB or mmCIF (fixed)")
+    align.add_argument("file2", help="PDB or mmCIF (moved onto file1)")
+    align.add_argument("--chain1", default=None, help="chain of file1 (default: its first protein chain)")
+    align.add_argument("--chain2", default=None, help="chain of file2 (default: its first protein chain)")
+    align.add_argument("--json", action="store_true", help="print JSON")
+    align.set_defaults(func=_cmd_align)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the matfold notebooks (127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")

@@ -1,0 +1,11 @@
+"""Proteins: sequences (FASTA), structures (PDB, mmCIF) and structural alignment."""
+
+from .align import Alignment, align_structures
+from .sequence import AMINO_ACIDS, MODEL_MAX_LENGTH, SequenceRecord, read_fasta, validate_sequence
+from .structure import ChainInfo, ProteinInfo, chain_sequence, guess_protein_format, protein_info, read_protein
+
+__all__ = [
+    "AMINO_ACIDS", "MODEL_MAX_LENGTH", "Alignment", "ChainInfo", "ProteinInfo", "SequenceRecord",
+    "align_structures", "chain_sequence", "guess_protein_format", "protein_info", "read_fasta", "read_protein",
+    "validate_sequence",
+]

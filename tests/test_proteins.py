@@ -1,0 +1,117 @@
+"""Protein I/O, `matfold info` on proteins, and alignment against TM-align's values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from matfold_kernel import MatfoldInputError
+from matfold_kernel.cli import main
+from matfold_kernel.protein import align_structures, protein_info, read_fasta, read_protein, validate_sequence
+
+DATA = Path(__file__).parent / "data" / "proteins"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "proteins"
+
+
+def test_pdb_and_mmcif_give_the_same_chain(tmp_path):
+    pdb, cif = read_protein(DATA / "1A8O.pdb"), read_protein(DATA / "1A8O.cif")
+    a, b = protein_info(pdb).chains, protein_info(cif).chains
+    assert [(c.id, c.length) for c in a] == [("A", 70)] == [(c.id, c.length) for c in b]
+    assert a[0].sequence == b[0].sequence and a[0].sequence.startswith("MDIRQGPKEPFRDYVDRFYKTLRAEQASQEVKNW")
+    assert np.allclose(pdb.coord, cif.coord, atol=1e-3)
+
+
+def test_info_json_for_proteins(capsys):
+    assert main(["info", str(DATA / "1A8O.cif"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "mmcif" and data["chains"][0]["id"] == "A" and data["chains"][0]["length"] == 70
+    assert main(["info", str(DATA / "f003.fa"), "--json"]) == 0
+    fasta = json.loads(capsys.readouterr().out)
+    assert fasta["chains"][0] == {"id": "gi|3318709|pdb|1A91|", "length": 79,
+                                  "sequence": fasta["chains"][0]["sequence"]}
+    assert fasta["chains"][0]["sequence"].startswith("MENLNMDLLYMAAAVMMG")
+
+
+@pytest.mark.parametrize("text, name, fragment", [
+    ("", "x.fasta", "the file is empty"),
+    (">a\n", "x.fasta", "has a header but no sequence"),
+    ("MKT\n>a\nMKT\n", "x.fasta", "starts with a '>' header line"),
+    (">a\nMKTZB1\n", "x.fasta", "letter 'Z' at position 4 is not one of the 20 amino acids or X (and 2 more)"),
+    (">a\nMKUT\n", "x.fasta", "selenocysteine"),
+    ("ATOM  garbage\n", "x.pdb", "is not a readable PDB file"),
+    ("HEADER nothing\nEND\n", "x.pdb", "contains no atoms"),
+])
+def test_bad_protein_files(tmp_path, text, name, fragment):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(MatfoldInputError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        (read_fasta if name.endswith("fasta") else read_protein)(path)
+
+
+def test_nucleotide_fasta_is_refused_by_info(capsys):
+    assert main(["info", str(DATA / "nucleotide_lib.fa")]) == 2
+    assert "looks like a nucleotide sequence" in capsys.readouterr().err
+
+
+def test_length_limits_per_model():
+    assert validate_sequence("MK" * 500, model="esmfold") == "MK" * 500
+    with pytest.raises(MatfoldInputError, match="over esm2's limit of 1022"):
+        validate_sequence("MK" * 600, model="esm2")
+
+
+@settings(max_examples=200, deadline=5000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.text(max_size=300))
+@example(">\n\n")
+@example(">a\n*\n")
+def test_fuzz_fasta(text):
+    try:
+        records = read_fasta(text + "\n")
+    except MatfoldInputError:
+        return
+    assert all(r.sequence and set(r.sequence) <= set("ACDEFGHIKLMNPQRSTVWYX") for r in records)
+
+
+@settings(max_examples=100, deadline=5000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.lists(st.integers(0, 60), max_size=5), st.sampled_from(["", "nan", "x", "99999999", "-"]))
+def test_fuzz_pdb_lines(cuts, token):
+    lines = (DATA / "1A8O.pdb").read_text().split("\n")[:400]
+    for cut in cuts:
+        i = cut * 5 % len(lines)
+        lines[i] = lines[i][: cut] + token + lines[i][cut + len(token):]
+    try:
+        atoms = read_protein("\n".join(lines) + "\n", "pdb")
+    except MatfoldInputError:
+        return
+    assert len(atoms) > 0 and np.all(np.isfinite(atoms.coord))
+
+
+@pytest.mark.skipif(not (SHARED / "pdb" / "2gtl.pdb").exists(), reason="needs ../shared")
+def test_alignment_agrees_with_tm_align_on_2gtl():
+    atoms = read_protein(SHARED / "pdb" / "2gtl.pdb")
+    result = align_structures(atoms, atoms, "A", "B")
+    # TM-align (tmtools) on the same pair: 0.885 by A, 0.896 by B
+    assert result.tm_score_1 == pytest.approx(0.885, abs=0.01)
+    assert result.tm_score_2 == pytest.approx(0.896, abs=0.01)
+    assert result.aligned_length >= 140 and result.rmsd < 2.5
+    # rotation/translation reproduce the superposed coordinates
+    ca = atoms[(atoms.chain_id == "B") & (atoms.atom_name == "CA")]
+    moved = result.superposed[(result.superposed.chain_id == "B") & (result.superposed.atom_name == "CA")]
+    assert np.allclose(ca.coord @ result.rotation.T + result.translation, moved.coord, atol=1e-3)
+    # a structure aligned to itself is perfect
+    self_aligned = align_structures(atoms, atoms, "A", "A")
+    assert self_aligned.tm_score_1 == pytest.approx(1.0) and self_aligned.rmsd < 1e-3
+
+
+def test_align_cli_contract_and_errors(capsys):
+    assert main(["align", str(DATA / "1A8O.pdb"), str(DATA / "1A8O.cif"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"tm_score_1", "tm_score_2", "rmsd", "aligned_length", "rotation", "translation", "pairs"} <= set(data)
+    assert data["tm_score_1"] == pytest.approx(1.0) and data["aligned_length"] == 70
+    assert main(["align", str(DATA / "1A8O.pdb"), str(DATA / "1A8O.cif"), "--chain2", "Q"]) == 2
+    err = capsys.readouterr().err
+    assert "chain 'Q' has 0 Cα atoms" in err and "protein chains here: A" in err
