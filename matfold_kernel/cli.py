@@ -96,6 +96,27 @@ def _cmd_align(args) -> int:
     return 0
 
 
+def _cmd_fold(args) -> int:
+    from pathlib import Path
+
+    from .protein import read_fasta
+    from .protein.fold import fold
+
+    source = Path(args.sequence)
+    if source.is_file():
+        records = read_fasta(source, model="esmfold")
+        sequences = [r.sequence for r in records]
+    else:
+        sequences = [args.sequence]
+    results = fold(sequences, args.model, chunk_size=args.chunk_size, progress=len(sequences) > 1)
+    out = Path(args.out)
+    for i, result in enumerate(results):
+        path = out if len(results) == 1 else out.with_name(f"{out.stem}_{i + 1}{out.suffix}")
+        result.save(path)
+        print(f"{path}: {len(result.plddt)} residues, mean pLDDT {result.mean_plddt:.1f}, pTM {result.ptm:.3f}")
+    return 0
+
+
 def _cmd_lab(args) -> int:
     from matfold_hub.lab import run_lab
 
@@ -151,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--chain2", default=None, help="chain of file2 (default: its first protein chain)")
     align.add_argument("--json", action="store_true", help="print JSON")
     align.set_defaults(func=_cmd_align)
+
+    fold_cmd = sub.add_parser("fold", help="predict a protein structure with ESMFold",
+                              description="Fold a sequence (or every record of a FASTA file) with ESMFold; "
+                                          "pLDDT goes in the B-factors. 'AAA:BBB' folds a complex.")
+    fold_cmd.add_argument("sequence", help="one-letter sequence, or a FASTA file")
+    fold_cmd.add_argument("--model", default=None, help="ESMFold model folder (default: $MATFOLD_ESMFOLD_MODEL "
+                                                         "or facebook/esmfold_v1 from the Hugging Face cache)")
+    fold_cmd.add_argument("--out", required=True, help="output .pdb or .cif")
+    fold_cmd.add_argument("--chunk-size", type=int, default=None, help="trunk chunk size for long sequences")
+    fold_cmd.set_defaults(func=_cmd_fold)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the matfold notebooks (127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")
