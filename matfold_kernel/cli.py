@@ -96,6 +96,22 @@ def _cmd_align(args) -> int:
     return 0
 
 
+def _cmd_pockets(args) -> int:
+    from .protein.pockets import find_pockets
+
+    pockets = find_pockets(args.file, min_drug_score=args.min_drug_score, max_pockets=args.max)
+    if args.json:
+        json.dump({"pockets": [p.to_dict() for p in pockets]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{args.file}: {len(pockets)} pocket(s), best first")
+        for p in pockets:
+            lining = " ".join(f"{chain}{number}" for chain, number in p.residues[:10])
+            print(f"  {p.rank:>3}  score {p.score:6.3f}  drug {p.drug_score:.3f}  {p.volume:7.1f} Å³  "
+                  f"{lining}{' ...' if len(p.residues) > 10 else ''}")
+    return 0
+
+
 def _cmd_fold(args) -> int:
     from pathlib import Path
 
@@ -172,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--chain2", default=None, help="chain of file2 (default: its first protein chain)")
     align.add_argument("--json", action="store_true", help="print JSON")
     align.set_defaults(func=_cmd_align)
+
+    pockets = sub.add_parser("pockets", help="find binding pockets with druggability scores (fpocket)",
+                             description="Rank the binding pockets of a PDB or mmCIF protein with fpocket "
+                                         "(fpocket-rs): score, drug score (0-1), volume (Å³), centre, residues.")
+    pockets.add_argument("file", help="PDB or mmCIF")
+    pockets.add_argument("--min-drug-score", type=float, default=None,
+                         help="keep pockets with a drug score of at least this (0-1)")
+    pockets.add_argument("--max", type=int, default=None, help="keep at most this many pockets (the best ranked)")
+    pockets.add_argument("--json", action="store_true", help="print JSON")
+    pockets.set_defaults(func=_cmd_pockets)
 
     fold_cmd = sub.add_parser("fold", help="predict a protein structure with ESMFold",
                               description="Fold a sequence (or every record of a FASTA file) with ESMFold; "
