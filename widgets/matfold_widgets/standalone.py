@@ -38,7 +38,7 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{margin:0;background:#fff}} #view{{width:{width}px}} {css}
 .mf-figure .mf-toolbar, .mf-figure .mf-status {{display:none}}
-.mf-figure .matfold-crystal-viewer {{border:none;border-radius:0}}</style></head>
+.mf-figure .matfold-crystal-viewer, .mf-figure .matfold-protein-viewer {{border:none;border-radius:0}}</style></head>
 <body class="{body_class}"><div id="view"></div>
 <script type="module">
 const ESM = {esm};
@@ -123,8 +123,8 @@ def _render(html: str, path: Path, width: int, height: int, scale: float) -> Non
             page = browser.new_page(viewport={"width": width, "height": height},
                                     device_scale_factor=scale)
             page.set_content(html)
-            page.wait_for_selector(".matfold-crystal-viewer[data-ready='true'], .mf-error",
-                                   timeout=30_000)
+            page.wait_for_selector("#view [data-ready='true'], .mf-error", timeout=30_000)
+            page.wait_for_timeout(300)  # let the first WebGL frame land
             error = page.query_selector(".mf-error")
             if error:
                 raise MatfoldDependencyError(f"the headless browser could not draw: {error.inner_text()}")

@@ -1,0 +1,74 @@
+"""The protein viewer: Python side, and the bundled 3Dmol.js drawing offline in Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matfold_kernel import MatfoldInputError
+from matfold_widgets import ProteinViewer
+from matfold_widgets.standalone import CHROMIUM_ARGS, find_chromium
+
+PDB = Path(__file__).parent / "data" / "proteins" / "1A8O.pdb"
+
+
+def test_traits_and_validation():
+    viewer = ProteinViewer(PDB)
+    assert viewer.pdb.count(" CA ") == 70 and viewer.color_by == "plddt"
+    with pytest.raises(MatfoldInputError, match="unknown style 'wireframe'"):
+        viewer.style = "wireframe"
+    with pytest.raises(MatfoldInputError, match="unknown colouring 'rainbow'"):
+        viewer.color_by = "rainbow"
+    assert viewer.style == "cartoon"
+
+
+def test_color_by_any_per_residue_array():
+    viewer = ProteinViewer(PDB)
+    viewer.color_by_values(np.arange(70, dtype=float))
+    assert viewer.color_by == "values"
+    keys = list(viewer.values)
+    assert len(keys) == 70 and keys[0] == "A:151"  # 1A8O is numbered 151-220 (HIV-1 capsid CTD)
+    assert viewer.values[keys[0]] == 0.0 and viewer.values[keys[-1]] == 1.0
+    with pytest.raises(MatfoldInputError, match="3 values for 70 residues of chain A"):
+        viewer.color_by_values([1, 2, 3])
+
+
+def test_png_offline_shows_helices_in_their_colour(artifacts_dir):
+    viewer = ProteinViewer(PDB, color_by="secondary-structure")
+    path = viewer.save_png(artifacts_dir / "protein-viewer.png", width=500, height=400, scale=1)
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 110)  # helix #e6194b, shaded
+    assert red.sum() > 500  # 1A8O is mostly helical
+    assert "http" not in viewer.to_html().split("<script")[0]  # no external stylesheet either
+
+
+def test_sequence_click_selects_in_the_page(tmp_path, artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    html = ProteinViewer(PDB).to_html(tmp_path / "view.html", width=600, height=450)
+    assert "<script src=" not in html
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 640, "height": 500})
+            outside = []
+            page.on("request", lambda r: outside.append(r.url) if r.url.startswith("http") else None)
+            page.goto((tmp_path / "view.html").as_uri())
+            page.wait_for_selector(".matfold-protein-viewer[data-ready='true']")
+            spans = page.locator(".mf-res")
+            assert spans.count() == 70
+            before = page.locator(".mf-stage canvas").first.screenshot()
+            spans.nth(9).click()
+            assert "mf-selected" in spans.nth(9).get_attribute("class")
+            page.wait_for_timeout(300)
+            after = page.locator(".mf-stage canvas").first.screenshot()
+            assert before != after  # the selected residue is drawn as a sphere
+            spans.nth(20).click(modifiers=["Shift"])
+            assert page.locator(".mf-res.mf-selected").count() == 2
+            page.screenshot(path=str(artifacts_dir / "protein-viewer-selection.png"))
+        finally:
+            browser.close()
+    assert outside == []
