@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -41,3 +42,10 @@ def test_notebook_runs(path, tmp_path, artifacts_dir):
                         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert len(widget_views) >= 5
         assert (workdir / "lifepo4.png").stat().st_size > 10_000  # the exported figure
+    if path.name == "03_protein_structures.ipynb":
+        assert "1A8O chain A: 70 residues" in text
+        assert "the bound ligand sits in pocket 1" in text
+        tm = re.search(r"TM-score ([0-9.]+), RMSD ([0-9.]+) Å over 70 residues", text)
+        assert tm and float(tm.group(1)) > 0.6 and float(tm.group(2)) < 2.5  # 1 Å noise per atom
+        assert "no ESMFold weights found" in text or "mean pLDDT" in text
+        assert (workdir / "capsid.png").stat().st_size > 10_000
