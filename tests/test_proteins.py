@@ -144,3 +144,28 @@ def test_sasa_and_secondary_structure_against_dssp():
     assert np.corrcoef(acc_ref, acc)[0, 1] > 0.95  # measured 0.980
     assert np.mean(np.abs(acc_ref - acc)) < 10  # Å², measured 6.8
     assert props.buried().sum() > 0 and np.nanmax(props.relative_sasa) < 1.5
+
+
+def test_variant_scores_follow_structure():
+    from matfold_kernel.protein import score_variants
+
+    atoms = read_protein(DATA / "1A8O.pdb")
+    scores = {v.name: v for v in score_variants(atoms, ["F168D", "Y164P", "L190A", "K158R", "A:E175D"])}
+    # buried core aromatic to charged, proline into a helix: disruptive; surface conservative: tolerated
+    assert scores["A:F168D"].category == "likely disruptive" and "buried site (0% exposed)" in scores["A:F168D"].reasons
+    assert "proline into a helix" in scores["A:Y164P"].reasons
+    assert scores["A:K158R"].category == scores["A:E175D"].category == "likely tolerated"
+    assert scores["A:Y164P"].score > scores["A:L190A"].score > scores["A:K158R"].score
+
+
+@pytest.mark.parametrize("variant, fragment", [
+    ("K156", "is not written like K156E"),
+    ("A:K999E", "chain A has no residue 999"),
+    ("K168D", "residue A168 is F, not K"),
+    ("B:F168D", "chain B has no residue 168"),
+])
+def test_bad_variants(variant, fragment):
+    from matfold_kernel.protein import score_variants
+
+    with pytest.raises(MatfoldInputError, match=fragment):
+        score_variants(read_protein(DATA / "1A8O.pdb"), [variant])
