@@ -1,6 +1,7 @@
 """Proteins: sequences (FASTA), structures (PDB, mmCIF) and structural alignment."""
 
 from .align import Alignment, align_structures
+from .export import PLDDT_BANDS, plot_pae, plot_plddt, pymol_script, read_annotations, write_structure
 from .fetch import MatfoldNetworkError, UniProtEntry, fetch_alphafold, fetch_pdb, fetch_uniprot
 from .fold import FoldResult, fold, load_esmfold
 from .pockets import Pocket, find_pockets, ligand_pocket_rank
@@ -10,7 +11,8 @@ from .surface import MAX_ASA, ResidueProperties, residue_properties
 from .structure import ChainInfo, ProteinInfo, chain_sequence, guess_protein_format, protein_info, read_protein
 
 __all__ = [
-    "AMINO_ACIDS", "MAX_ASA", "MODEL_MAX_LENGTH", "Alignment", "FoldResult", "VariantScore", "parse_variant", "score_variants", "MatfoldNetworkError", "UniProtEntry", "fetch_alphafold", "fetch_pdb",
+    "AMINO_ACIDS", "MAX_ASA", "MODEL_MAX_LENGTH", "Alignment", "FoldResult", "PLDDT_BANDS", "plot_pae", "plot_plddt", "pymol_script", "read_annotations",
+    "write_structure", "VariantScore", "parse_variant", "score_variants", "MatfoldNetworkError", "UniProtEntry", "fetch_alphafold", "fetch_pdb",
     "fetch_uniprot", "Pocket", "fold", "load_esmfold", "ResidueProperties", "find_pockets", "ligand_pocket_rank", "residue_properties", "ChainInfo", "ProteinInfo", "SequenceRecord",
     "align_structures", "chain_sequence", "guess_protein_format", "protein_info", "read_fasta", "read_protein",
     "validate_sequence",
