@@ -116,7 +116,7 @@ def _cmd_fold(args) -> int:
     from pathlib import Path
 
     from .protein import read_fasta
-    from .protein.fold import fold
+    from .protein.esmfold import fold
 
     source = Path(args.sequence)
     if source.is_file():

@@ -10,7 +10,7 @@ import pytest
 from matfold_kernel import MatfoldDependencyError, MatfoldInputError
 from matfold_kernel.cli import main
 from matfold_kernel.protein import read_protein
-from matfold_kernel.protein.fold import LINKER, fold, load_esmfold
+from matfold_kernel.protein.esmfold import LINKER, fold, load_esmfold
 
 from .esm_tiny import build_tiny_esmfold
 
@@ -41,7 +41,7 @@ def test_results_are_cached_by_sequence(tiny_model, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = fold(SEQ, tiny_model, cache_dir=cache)[0]
     assert len(list(cache.glob("*.npz"))) == 1
-    import matfold_kernel.protein.fold as fold_module
+    import matfold_kernel.protein.esmfold as fold_module
 
     monkeypatch.setattr(fold_module, "_predict", lambda *a: pytest.fail("the cache was not used"))
     again = fold(SEQ.lower(), tiny_model, cache_dir=cache)[0]

@@ -3,7 +3,7 @@
 from .align import Alignment, align_structures
 from .export import PLDDT_BANDS, plot_pae, plot_plddt, pymol_script, read_annotations, write_structure
 from .fetch import MatfoldNetworkError, UniProtEntry, fetch_alphafold, fetch_pdb, fetch_uniprot
-from .fold import FoldResult, fold, load_esmfold
+from .esmfold import FoldResult, fold, load_esmfold
 from .pockets import Pocket, find_pockets, ligand_pocket_rank
 from .sequence import AMINO_ACIDS, MODEL_MAX_LENGTH, SequenceRecord, read_fasta, validate_sequence
 from .variants import VariantScore, parse_variant, score_variants
