@@ -26,3 +26,24 @@ def build_tiny_esmfold(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     EsmForProteinFolding(config).save_pretrained(path)
     return Path(path)
+
+
+def build_tiny_esm2(path: Path, seed: int = 0) -> Path:
+    """Save a 2-layer, 32-wide ``EsmModel`` with the real ESM vocabulary and tokenizer."""
+    import torch
+    from transformers import EsmConfig, EsmModel, EsmTokenizer
+    from transformers.models.esm.configuration_esm import get_default_vocab_list
+
+    vocab = get_default_vocab_list()
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = EsmTokenizer(str(path / "vocab.txt"))
+    config = EsmConfig(vocab_size=len(vocab), pad_token_id=tokenizer.pad_token_id,
+                       mask_token_id=tokenizer.mask_token_id, hidden_size=32, num_hidden_layers=2,
+                       num_attention_heads=4, intermediate_size=64, position_embedding_type="rotary",
+                       token_dropout=True, emb_layer_norm_before=False)
+    torch.manual_seed(seed)
+    EsmModel(config, add_pooling_layer=False).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
