@@ -1,0 +1,171 @@
+"""``matfold predict`` and ``matfold train``.
+
+``matfold predict FILE_OR_FORMULA [--json]`` prints the six properties of one
+structure file or formula. ``matfold predict --csv IN.csv --task TASK --out OUT.csv``
+(or ``--property NAME``) adds ``prediction``, ``uncertainty`` and ``error`` columns
+to a table with a ``formula`` column, one output row per input row, same order; a
+bad row gets an ``error`` and empty numbers, never a crash.
+``matfold train --task TASK`` retrains a shipped composition ensemble.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from ..errors import MatfoldInputError
+from .base import PROPERTIES
+from .tasks import DEFAULT_TASK, TASKS
+
+__all__ = ["add_commands"]
+
+
+def _cmd_predict(args) -> int:
+    if args.csv:
+        return _predict_csv(args)
+    if not args.input:
+        raise MatfoldInputError("give a structure file or a formula, or --csv IN.csv --task TASK --out OUT.csv")
+    from .predict import predict
+
+    table = predict(args.input, properties=args.property or None, backend=args.backend)
+    if table and table[0]["error"]:
+        raise MatfoldInputError(table[0]["error"])
+    if args.json:
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in table]
+        json.dump({"input": args.input, "predictions": rows}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{args.input} ({table[0]['formula']})")
+    for r in table:
+        src = "" if r["source"] == "composition" else f"  [{r['source']}]"
+        print(f"  {PROPERTIES[r['property']].label:<20} {r['value']:>10.4g} ± {r['uncertainty']:<8.2g} {r['unit']}{src}")
+        for w in r["warnings"]:
+            print(f"      warning: {w}")
+    return 0
+
+
+def _predict_csv(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from .predict import predict_formulas
+
+    if bool(args.task) == bool(args.property):
+        raise MatfoldInputError("with --csv give exactly one of --task TASK or --property NAME")
+    if args.property:
+        if len(args.property) != 1 or args.property[0] not in DEFAULT_TASK:
+            raise MatfoldInputError(f"--property takes one of: {', '.join(DEFAULT_TASK)}")
+        task, unit = DEFAULT_TASK[args.property[0]], "property"
+    else:
+        if args.task not in TASKS:
+            raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+        task, unit = args.task, "task"
+    if not args.out:
+        raise MatfoldInputError("--csv needs --out OUT.csv")
+    source = Path(args.csv)
+    try:
+        frame = pd.read_csv(source, keep_default_na=False, dtype=str)
+    except FileNotFoundError:
+        raise MatfoldInputError("no such file", str(source)) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise MatfoldInputError(f"not a readable CSV table ({' '.join(str(exc).split())})", str(source)) from None
+    if "formula" not in frame.columns:
+        raise MatfoldInputError(f"no 'formula' column (columns are: {', '.join(map(str, frame.columns)) or 'none'})",
+                                str(source))
+    result = _chunked(frame["formula"].tolist(), task, args, unit)
+    frame["prediction"] = [None if np.isnan(v) else float(v) for v in result[0]]
+    frame["uncertainty"] = [None if np.isnan(v) else float(v) for v in result[1]]
+    frame["error"] = result[2]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    n_bad = sum(1 for e in result[2] if e)
+    print(f"{out}: {len(frame)} rows, {len(frame) - n_bad} predicted with {task}, {n_bad} with an error",
+          file=sys.stderr)
+    return 0
+
+
+def _chunked(formulas, task, args, unit, chunk: int = 2048):
+    """Predict in chunks so a progress bar can move on large tables."""
+    import numpy as np
+
+    from .predict import predict_formulas
+
+    means, stds, errors = [], [], []
+    bar = None
+    if len(formulas) > chunk:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(formulas), desc=f"predict {task}", unit="formula", file=sys.stderr)
+        except ImportError:
+            bar = None
+    for start in range(0, len(formulas), chunk):
+        part = formulas[start:start + chunk]
+        res = predict_formulas(part, task, model_path=args.model, backend=args.backend, unit=unit)
+        means.append(res.mean)
+        stds.append(res.std)
+        errors += res.errors
+        if bar:
+            bar.update(len(part))
+    if bar:
+        bar.close()
+    if not formulas:
+        return np.zeros(0), np.zeros(0), []
+    return np.concatenate(means), np.concatenate(stds), errors
+
+
+def _cmd_train(args) -> int:
+    from .models import shipped_model_path
+    from .training import TrainingPlan, load_task_csv, plan_for, train_task
+
+    if args.task not in TASKS:
+        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    data = Path(args.data_dir)
+    if not (data / args.task / "train.csv").is_file():
+        raise MatfoldInputError(f"no {args.task}/train.csv under {data}: pass --data-dir, the folder that holds "
+                                "the task folders (../shared/data/materials/composition in the repository)")
+    n = len(load_task_csv(data / args.task / "train.csv"))
+    plan = plan_for(n, args.budget)
+    if args.epochs:
+        plan = TrainingPlan(epochs=args.epochs, batch_size=plan.batch_size)
+    plan.seed = args.seed
+    out = Path(args.out) if args.out else shipped_model_path(args.task)
+    train_task(args.task, data, out, plan=plan, threads=args.threads, progress=True,
+               log=lambda m: print(m, file=sys.stderr))
+    print(out)
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Add ``predict`` and ``train`` to the ``matfold`` sub-command parser."""
+    pred = sub.add_parser(
+        "predict", help="predict crystal properties (with uncertainty) for a structure, formula or CSV",
+        description="Formation energy (eV/atom), band gap (eV), bulk and shear modulus (GPa), Debye temperature "
+                    "(K) and energy above hull (eV/atom) with one-sigma uncertainties.",
+    )
+    pred.add_argument("input", nargs="?", help="structure file (CIF, POSCAR, extxyz) or formula, e.g. LiFePO4")
+    pred.add_argument("--json", action="store_true", help="print JSON")
+    pred.add_argument("--csv", metavar="IN.csv", help="table with a 'formula' column")
+    pred.add_argument("--task", help=f"with --csv: one of {', '.join(TASKS)} (values in the task's unit)")
+    pred.add_argument("--property", action="append", choices=list(PROPERTIES),
+                      help="property to predict (repeatable); with --csv, the default model of one property")
+    pred.add_argument("--out", metavar="OUT.csv", help="with --csv: where to write the table")
+    pred.add_argument("--model", default=None, help="a checkpoint from `matfold train --out` instead of the shipped one")
+    pred.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                      help="PyTorch or ONNX Runtime (default auto: PyTorch)")
+    pred.set_defaults(func=_cmd_predict)
+
+    train = sub.add_parser("train", help="train a composition model from the task data",
+                           description="Train the 5-member composition ensemble of one task, seeded.")
+    train.add_argument("--task", required=True, help=", ".join(TASKS))
+    train.add_argument("--data-dir", default=str(Path("..") / "shared" / "data" / "materials" / "composition"),
+                       help="folder with <task>/{train,val}.csv (default ../shared/data/materials/composition)")
+    train.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
+    train.add_argument("--budget", type=int, default=800_000, help="training samples seen in all (default 800000)")
+    train.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    train.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.set_defaults(func=_cmd_train)

@@ -1,0 +1,164 @@
+"""A trained composition ensemble: load, predict with mean and uncertainty, save.
+
+The members' outputs are combined as a mixture: the mean of the member means, and
+a variance that adds their spread (epistemic) to the mean Laplace variance 2b²
+(aleatoric). The standard deviation is then multiplied by the calibration factor
+chosen on the validation split so that 68 % of val errors fall within 1σ.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .compnet import CompNet, CompNetConfig
+
+__all__ = ["CompositionEnsemble", "EnsemblePrediction", "FORMAT"]
+
+FORMAT = "matfold-compnet/1"
+
+
+@dataclass
+class EnsemblePrediction:
+    """Arrays in the task's target unit: ensemble mean, raw and calibrated std, member means."""
+
+    mean: np.ndarray
+    raw_std: np.ndarray
+    std: np.ndarray
+    members: list[np.ndarray]
+
+
+def _stack_module(members):
+    import torch
+
+    class _Stack(torch.nn.Module):
+        """All members in one module: (idx, frac) → (B, M, 2), for export and batched inference."""
+
+        def __init__(self):
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, idx, frac):
+            return torch.stack([m(idx, frac) for m in self.members], dim=1)
+
+    return _Stack().eval()
+
+
+class CompositionEnsemble:
+    """The members of one task's composition model, with the target scaling they share."""
+
+    def __init__(self, task: str, config: CompNetConfig, states: Sequence[dict], mean: float, std: float,
+                 calibration: float = 1.0, metrics: dict | None = None):
+        import torch
+
+        self.task = task
+        self.config = config
+        self.target_mean = float(mean)
+        self.target_std = float(std)
+        self.calibration = float(calibration)
+        self.metrics = dict(metrics or {})
+        nets = []
+        for state in states:
+            net = CompNet(config)
+            net.load_state_dict({k: v.float() for k, v in state.items()})
+            nets.append(net.eval())
+        self.module = _stack_module(nets)
+        self.device = torch.device("cpu")
+        self._onnx = None
+        self.source: Path | None = None
+
+    @classmethod
+    def from_members(cls, task, config, states, mean, std):
+        return cls(task, config, states, mean, std)
+
+    # -- persistence -------------------------------------------------------
+    def checkpoint(self, calibration: float | None = None, metrics: dict | None = None) -> dict:
+        """A dict for ``torch.save``: float16 weights (about 1 MB per member), scaling, metrics."""
+        if calibration is not None:
+            self.calibration = float(calibration)
+        if metrics is not None:
+            self.metrics = dict(metrics)
+        return {
+            "format": FORMAT,
+            "task": self.task,
+            "config": self.config.to_dict(),
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            "calibration": self.calibration,
+            "metrics": self.metrics,
+            "members": [
+                {k: v.detach().half() for k, v in m.state_dict().items()} for m in self.module.members
+            ],
+        }
+
+    @classmethod
+    def load(cls, path: str | Path | bytes) -> "CompositionEnsemble":
+        """Load a checkpoint written by :func:`matfold_kernel.properties.training.train_task`."""
+        import torch
+
+        source = io.BytesIO(path) if isinstance(path, bytes) else path
+        ckpt = torch.load(source, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+            raise ValueError("not a matfold composition model checkpoint")
+        model = cls(ckpt["task"], CompNetConfig(**ckpt["config"]), ckpt["members"], ckpt["target_mean"],
+                    ckpt["target_std"], ckpt["calibration"], ckpt["metrics"])
+        model.source = None if isinstance(path, bytes) else Path(path)
+        return model
+
+    def to(self, device) -> "CompositionEnsemble":
+        """Move the members to a torch device (``"cuda"`` when present)."""
+        import torch
+
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        return self
+
+    # -- inference ---------------------------------------------------------
+    def raw_outputs(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch",
+                    batch_size: int = 4096) -> np.ndarray:
+        """Member outputs (n, M, 2) in standardised units: mean and log Laplace scale."""
+        outs = []
+        for start in range(0, len(idx), batch_size):
+            i, f = idx[start:start + batch_size], frac[start:start + batch_size]
+            if backend == "onnx":
+                outs.append(self.onnx_session().run(i, f))
+            else:
+                import torch
+
+                with torch.inference_mode():
+                    o = self.module(torch.from_numpy(i).to(self.device), torch.from_numpy(f).to(self.device))
+                outs.append(o.float().cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0, len(self.module.members), 2), np.float32)
+
+    def predict_arrays(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch") -> EnsemblePrediction:
+        """Mean and std in the target unit for encoded compositions."""
+        raw = self.raw_outputs(idx, frac, backend).astype(np.float64)
+        mus = raw[:, :, 0] * self.target_std + self.target_mean
+        b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * self.target_std
+        mean = mus.mean(axis=1)
+        var = mus.var(axis=1) + (2 * b**2).mean(axis=1)
+        raw_std = np.sqrt(var)
+        return EnsemblePrediction(mean, raw_std, raw_std * self.calibration, [mus[:, k] for k in range(mus.shape[1])])
+
+    def onnx_session(self):
+        """The ONNX Runtime session of this ensemble (exported on first use, cached in memory)."""
+        if self._onnx is None:
+            from .onnx_compnet import export_ensemble
+
+            cache = None
+            if self.source is not None:
+                from .weights import model_dir
+
+                cache = model_dir() / "onnx" / f"{self.task}-{self.source_hash()}"
+            self._onnx = export_ensemble(self, cache=cache)
+        return self._onnx
+
+    def source_hash(self) -> str:
+        """First 16 hex digits of the SHA-256 of the checkpoint file this ensemble came from."""
+        import hashlib
+
+        return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]

@@ -1,0 +1,91 @@
+"""Where trained composition models are found, and their model cards.
+
+The ensembles matfold ships live in ``trained/<task>.pt`` beside this module
+(made by ``matfold train --task TASK``; see :mod:`.training`). A checkpoint of
+your own (``matfold train --task TASK --out my.pt``) is used by passing its path.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..errors import MatfoldDependencyError, MatfoldInputError
+from .base import PROPERTIES, ModelCard
+from .tasks import TASKS
+
+__all__ = ["shipped_model_path", "load_composition_model", "composition_card", "MODEL_VERSION"]
+
+_TRAINED = Path(__file__).with_name("trained")
+#: Version of the shipped composition models (bumped when they are retrained).
+MODEL_VERSION = "2026.11.22"
+
+
+def shipped_model_path(task: str) -> Path:
+    """Path of the shipped ensemble of ``task``."""
+    if task not in TASKS:
+        raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    return _TRAINED / f"{task}.pt"
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: str):
+    from .ensemble import CompositionEnsemble
+
+    return CompositionEnsemble.load(path)
+
+
+def load_composition_model(task: str, path: str | Path | None = None, device: str | None = None):
+    """The :class:`~.ensemble.CompositionEnsemble` of ``task`` (shipped, or the checkpoint at ``path``).
+
+    ``device`` defaults to CUDA when torch sees a GPU, else the CPU.
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise MatfoldDependencyError(
+            "property prediction needs PyTorch: pip install 'matfold[ml]' (torch==2.13.0 for the CPU build)"
+        ) from exc
+    target = Path(path) if path is not None else shipped_model_path(task)
+    if not target.is_file():
+        raise MatfoldDependencyError(
+            f"no composition model for task {task!r} at {target}: run `matfold train --task {task}` "
+            "(it needs the task data; see DESIGN.md) or reinstall matfold"
+        )
+    try:
+        model = _load(str(target.resolve()))
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise MatfoldInputError(f"cannot load a composition model: {exc}", str(target)) from exc
+    if task != model.task and path is None:
+        raise MatfoldInputError(f"holds task {model.task!r}, not {task!r}", str(target))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if str(model.device) != device:
+        model.to(device)
+    return model
+
+
+def composition_card(model) -> ModelCard:
+    """The model card of a loaded composition ensemble."""
+    task = TASKS[model.task]
+    n_params = sum(p.numel() for p in model.module.members[0].parameters())
+    m = model.metrics
+    prop = PROPERTIES[task.property]
+    return ModelCard(
+        name=f"matfold-compnet/{task.name}",
+        version=MODEL_VERSION,
+        property=task.property,
+        unit=task.unit,
+        input="composition",
+        training_data=f"{task.source}: {m.get('n_train', '?')} formulas ({task.name}/train.csv)",
+        size=f"{len(model.module.members)} members × {n_params / 1e3:.0f} k parameters",
+        val_mae=m.get("val_mae"),
+        licence="BSD-3-Clause (matfold); training data CC BY 4.0",
+        reference="attention over element embeddings (CrabNet/Roost style); mat2vec element vectors (MIT)",
+        notes=(
+            f"{prop.label}; val MAE {m.get('val_mae', float('nan')):.4g} {task.unit} on {m.get('n_val', '?')} "
+            f"formulas against CrabNet's published test MAE {task.crabnet_mae}. Uncertainty calibrated on val: "
+            f"{m.get('val_within_1sigma', float('nan')):.0%} of errors within 1σ, "
+            f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ."
+        ),
+        extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed")},
+    )

@@ -1,0 +1,169 @@
+"""Composition ensembles: training, checkpoints, ONNX parity, predict() and the CLI contract.
+
+The models here are tiny ones trained by the tests on 400 real formulas
+(tests/data/composition); the loading and prediction code is the one users run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from matfold_kernel.cli import main  # noqa: E402
+from matfold_kernel.properties import compnet, energy_above_hull, predict_formulas  # noqa: E402
+from matfold_kernel.properties.ensemble import CompositionEnsemble  # noqa: E402
+from matfold_kernel.properties.training import TrainingPlan, load_task_csv, train_task  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "composition"
+TINY = compnet.CompNetConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, n_fourier=4)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("models") / "mp_bulk_modulus.pt"
+    ckpt = train_task("mp_bulk_modulus", DATA, out, plan=TrainingPlan(epochs=30, batch_size=32, config=TINY),
+                      progress=False, log=lambda m: None)
+    return out, ckpt
+
+
+def test_training_learns_and_reports_calibration(tiny):
+    path, ckpt = tiny
+    train = load_task_csv(DATA / "mp_bulk_modulus" / "train.csv")
+    val = load_task_csv(DATA / "mp_bulk_modulus" / "val.csv")
+    constant = np.abs(val.target - train.target.mean()).mean()
+    m = ckpt["metrics"]
+    assert m["val_mae"] < 0.8 * constant, (m["val_mae"], constant)
+    assert len(ckpt["members"]) == 5 and len(m["member_val_mae"]) == 5
+    # the calibration factor makes 68 % of val errors fall within 1 sigma (by construction, up to ties)
+    assert m["val_within_1sigma"] == pytest.approx(0.6827, abs=0.02)
+    assert m["val_within_2sigma"] > m["val_within_1sigma"]
+    assert m["element_counts"]["O"] > 0 and "Pu" not in m["element_counts"]
+    assert path.stat().st_size < 1_000_000
+
+
+def test_checkpoint_round_trip_gives_the_same_numbers(tiny):
+    path, _ = tiny
+    a = predict_formulas(["NaCl", "TiO2", "Fe2O3"], "mp_bulk_modulus", model_path=path, backend="torch")
+    ens = CompositionEnsemble.load(path)
+    idx, frac = compnet.encode_compositions(["NaCl", "TiO2", "Fe2O3"])
+    b = ens.predict_arrays(idx, frac)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-6)
+    assert np.all(a.std > 0)
+    # the order of elements in a formula does not matter
+    c = predict_formulas(["ClNa", "O2Ti"], "mp_bulk_modulus", model_path=path)
+    np.testing.assert_allclose(c.mean, a.mean[:2], rtol=1e-5)
+
+
+def test_seeded_training_is_reproducible(tmp_path):
+    torch.set_num_threads(1)
+    plan = lambda: TrainingPlan(epochs=3, batch_size=64, config=TINY)  # noqa: E731
+    a = train_task("mp_bulk_modulus", DATA, None, plan=plan(), progress=False, log=lambda m: None)
+    b = train_task("mp_bulk_modulus", DATA, None, plan=plan(), progress=False, log=lambda m: None)
+    assert a["metrics"]["val_mae"] == b["metrics"]["val_mae"]
+
+
+def test_onnx_matches_pytorch(tiny, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))
+    path, _ = tiny
+    ens = CompositionEnsemble.load(path)
+    formulas = ["NaCl", "LiFePO4", "Ba2YCu3O7", "Si", "K3[Fe(CN)6]", "Cs2AgBiBr6", "Fe0.9Ni0.1"]
+    idx, frac = compnet.encode_compositions(formulas)
+    torch_out = ens.raw_outputs(idx, frac, backend="torch")
+    onnx_out = ens.raw_outputs(idx, frac, backend="onnx")
+    assert np.abs(torch_out - onnx_out).max() <= 1e-4
+    # a batch of a different size and width than the one traced
+    idx2, frac2 = compnet.encode_compositions(["O"] * 3)
+    assert np.abs(ens.raw_outputs(idx2, frac2, "torch") - ens.raw_outputs(idx2, frac2, "onnx")).max() <= 1e-4
+    # the members keep their own weights in the shared graph, and the export is cached on disk
+    assert np.ptp(onnx_out[:, :, 0], axis=1).max() > 1e-3
+    assert len(list((tmp_path / "onnx").glob("*/member-*.onnx"))) == 5
+    again = CompositionEnsemble.load(path)
+    np.testing.assert_allclose(again.raw_outputs(idx, frac, backend="onnx"), onnx_out, atol=0)
+
+
+def test_unseen_elements_are_flagged(tiny):
+    path, _ = tiny
+    res = predict_formulas(["PuO2", "Og2", "MgO"], "mp_bulk_modulus", model_path=path)
+    assert "Pu never occurs in the mp_bulk_modulus training data" in res.warnings[0][0]
+    assert np.isnan(res.mean[1]) and "Og" in res.errors[1]
+    assert res.errors[2] == "" and np.isfinite(res.mean[2])
+
+
+def test_log_tasks_convert_to_gpa(tmp_path):
+    torch.set_num_threads(1)
+    out = tmp_path / "kvrh.pt"
+    train_task("matbench_log_kvrh", DATA, out, plan=TrainingPlan(epochs=3, batch_size=64, config=TINY),
+               progress=False, log=lambda m: None)
+    log_ = predict_formulas(["MgO"], "matbench_log_kvrh", model_path=out, unit="task")
+    gpa = predict_formulas(["MgO"], "matbench_log_kvrh", model_path=out, unit="property")
+    assert gpa.mean[0] == pytest.approx(10 ** log_.mean[0], rel=1e-9)
+    assert gpa.std[0] == pytest.approx(np.log(10) * gpa.mean[0] * log_.std[0], rel=1e-9)
+
+
+def test_cli_csv_contract(tiny, tmp_path, capsys):
+    path, _ = tiny
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2, 3, 4, 5], "formula": ["MgO", "Xx2", "NaN", "", "Fe2(SO4"]}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    code = main(["predict", "--csv", str(src), "--task", "mp_bulk_modulus", "--out", str(out), "--model", str(path)])
+    assert code == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["id", "formula", "prediction", "uncertainty", "error"]
+    assert table.id.tolist() == [1, 2, 3, 4, 5] and table.formula.tolist()[:3] == ["MgO", "Xx2", "NaN"]
+    assert table.error[0] == "" and float(table.prediction[0]) > 0 and float(table.uncertainty[0]) > 0
+    assert "unknown element 'Xx'" in table.error[1] and table.prediction[1] == ""
+    assert table.error[2] == ""  # sodium nitride
+    assert "empty formula" in table.error[3] and "unbalanced" in table.error[4]
+    direct = predict_formulas(["MgO"], "mp_bulk_modulus", model_path=path)
+    assert float(table.prediction[0]) == pytest.approx(direct.mean[0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--task", "mp_bulk_modulus"], "no 'formula' column (columns are: name, target)"),
+        (["--task", "nope"], "unknown task 'nope'"),
+        ([], "exactly one of --task TASK or --property NAME"),
+    ],
+)
+def test_cli_csv_refusals(tmp_path, capsys, args, words):
+    src = tmp_path / "in.csv"
+    src.write_text("name,target\nMgO,1\n")
+    code = main(["predict", "--csv", str(src), "--out", str(tmp_path / "o.csv"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_train_writes_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "m.pt"
+    proc = subprocess.run([sys.executable, "-m", "matfold_kernel", "train", "--task", "mp_bulk_modulus",
+                           "--data-dir", str(DATA), "--epochs", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "mp_bulk_modulus: val MAE" in proc.stderr
+    assert CompositionEnsemble.load(out).task == "mp_bulk_modulus"
+
+
+def test_energy_above_hull_against_mp_references():
+    # NaCl is on the hull at its MP formation energy; 0.1 eV/atom higher is 0.1 above it
+    ref = energy_above_hull("NaCl", 0.0).hull_formation_energy
+    assert ref < -1.5
+    assert energy_above_hull("NaCl", ref).e_above_hull == pytest.approx(0.0, abs=1e-9)
+    assert energy_above_hull("NaCl", ref + 0.1).e_above_hull == pytest.approx(0.1, abs=1e-9)
+    low = energy_above_hull("NaCl", ref - 0.05)
+    assert low.e_above_hull == 0 and low.below_hull_by == pytest.approx(0.05, abs=1e-9)
+    # a composition between two known phases decomposes into phases of the Na-Cl system
+    mixed = energy_above_hull("Na3Cl", 0.0)
+    assert set(mixed.decomposition) <= {"Na", "NaCl", "Na3Cl", "Na2Cl", "NaCl3", "NaCl7"}
+    assert mixed.e_above_hull > 0
