@@ -3,6 +3,7 @@
 from .crystal_scene import MODES, build_scene
 from .crystal_viewer import CrystalViewer, view_structure
 from .elements import covalent_radius, element_color
+from .prediction_panel import PredictionPanel
 from .protein_viewer import COLOR_SCHEMES, STYLES, ProteinViewer
 from .standalone import find_chromium, render_png, standalone_html
 
@@ -10,6 +11,7 @@ __all__ = [
     "COLOR_SCHEMES",
     "MODES",
     "STYLES",
+    "PredictionPanel",
     "ProteinViewer",
     "CrystalViewer",
     "build_scene",
