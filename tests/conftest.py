@@ -15,6 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 STRUCTURES = DATA / "structures"
+SHARED = ROOT.parent / "shared"
 ARTIFACTS = Path(os.environ.get("MATFOLD_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 
 
@@ -71,3 +72,23 @@ def database_url(postgres, request):
     yield base.replace("/postgres?", f"/{name}?", 1)
     with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def published_weights(tmp_path_factory):
+    """A model cache (``MATFOLD_MODEL_DIR``) seeded from ../shared/models, as an offline install has it.
+
+    Set for the rest of the session once a test asks for it; skipped when ../shared is missing.
+    """
+    models = SHARED / "models"
+    if not (models / "cgcnn").is_dir() or not (models / "matgl").is_dir():
+        pytest.skip(f"published CGCNN/matgl weights not found in {models} (the shared folder beside the repository)")
+    from matfold_kernel.properties.weights import seed_cache
+
+    cache = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATFOLD_MODEL_DIR", str(cache))
+        written = seed_cache(models)
+        assert any(p.name == "formation-energy-per-atom.pth.tar" for p in written)
+        assert any(p.parts[-2:] == ("MEGNet-MP-2018.6.1-Eform", "state.pt") for p in written)
+        yield cache

@@ -31,27 +31,15 @@ torch.set_num_threads(1)
 
 from matfold_kernel.errors import MatfoldDependencyError, MatfoldInputError
 
-from .conftest import ROOT, STRUCTURES
+from .conftest import STRUCTURES
 
-SHARED = ROOT.parent / "shared"
 MEGNET = STRUCTURES  # BaTiO3_mp-2998_computed.cif, LiFePO4_mp-19017_computed.cif (megnet test CIFs)
 
 
 @pytest.fixture(scope="module")
-def cgcnn_weights(tmp_path_factory):
-    """A model cache seeded from ../shared/models (as an offline install would be)."""
-    models = SHARED / "models"
-    if not (models / "cgcnn").is_dir():
-        pytest.skip(f"published CGCNN weights not found: {models / 'cgcnn'} (the shared data folder "
-                    "beside the repository) is missing")
-    from matfold_kernel.properties.weights import seed_cache
-
-    cache = tmp_path_factory.mktemp("models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATFOLD_MODEL_DIR", str(cache))
-        written = seed_cache(models)
-        assert any(p.name == "formation-energy-per-atom.pth.tar" for p in written)
-        yield cache
+def cgcnn_weights(published_weights):
+    """The seeded model cache (see conftest.published_weights)."""
+    return published_weights
 
 
 @pytest.fixture(scope="module")

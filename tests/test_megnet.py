@@ -27,26 +27,14 @@ torch.set_num_threads(1)
 
 from matfold_kernel.errors import MatfoldInputError
 
-from .conftest import ROOT, STRUCTURES
+from .conftest import STRUCTURES
 
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="module")
-def megnet_weights(tmp_path_factory):
-    """A model cache seeded from ../shared/models (as an offline install would be)."""
-    models = SHARED / "models"
-    if not (models / "matgl" / "MEGNet-MP-2018.6.1-Eform").is_dir():
-        pytest.skip(f"published matgl weights not found: {models / 'matgl'} (the shared data folder "
-                    "beside the repository) is missing")
-    from matfold_kernel.properties.weights import seed_cache
-
-    cache = tmp_path_factory.mktemp("models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATFOLD_MODEL_DIR", str(cache))
-        written = seed_cache(models)
-        assert any(p.parts[-2:] == ("MEGNet-MP-2018.6.1-Eform", "state.pt") for p in written)
-        yield cache
+def megnet_weights(published_weights):
+    """The seeded model cache (see conftest.published_weights)."""
+    return published_weights
 
 
 @pytest.fixture(scope="module")

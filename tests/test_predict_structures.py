@@ -9,22 +9,12 @@ pytest.importorskip("torch_geometric")
 
 from matfold_kernel import predict  # noqa: E402
 
-from .conftest import ROOT, STRUCTURES  # noqa: E402
-
-SHARED_MODELS = ROOT.parent / "shared" / "models"
+from .conftest import STRUCTURES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    if not (SHARED_MODELS / "cgcnn").is_dir():
-        pytest.skip(f"published CGCNN/matgl weights not found in {SHARED_MODELS} (the shared folder beside the repo)")
-    from matfold_kernel.properties.weights import seed_cache
-
-    cache = tmp_path_factory.mktemp("models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATFOLD_MODEL_DIR", str(cache))
-        seed_cache(SHARED_MODELS)
-        yield cache
+def model_dir(published_weights):
+    return published_weights
 
 
 def test_structure_file_gets_structure_rows(model_dir):

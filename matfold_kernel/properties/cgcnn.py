@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
+from .deps import require
 from .base import PROPERTIES, ModelCard, Prediction, PropertyModel
 from .graphs import (
     CrystalGraph,
@@ -105,15 +106,7 @@ _ALIASES.update({"formation-energy": "formation_energy", "bandgap": "band_gap",
 # --------------------------------------------------------------------------- network
 
 def _torch():
-    try:
-        import torch
-        import torch_geometric  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MatfoldDependencyError(
-            f"CGCNN needs PyTorch and PyTorch Geometric ({exc}); install matfold's 'ml' extra "
-            "(pip install 'torch==2.13.0' torch_geometric)"
-        ) from None
-    return torch
+    return require("CGCNN", ["torch", "torch_geometric"], "'torch==2.13.0' torch_geometric")
 
 
 def _build_classes():

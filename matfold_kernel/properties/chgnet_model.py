@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MatfoldDependencyError, MatfoldInputError
+from ..errors import MatfoldInputError
+from .deps import require
 from .base import PROPERTIES, ModelCard, Prediction, PropertyModel
 from .graphs import as_structure
 
@@ -83,14 +84,9 @@ def formation_energy_per_atom(composition, energy_per_atom: float) -> float:
 
 
 def _chgnet():
-    try:
-        import torch  # noqa: F401
-        from chgnet.model import CHGNet
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MatfoldDependencyError(
-            f"CHGNet needs PyTorch and chgnet ({exc}); install them with "
-            "pip install 'torch==2.13.0' 'chgnet>=0.4,<0.5'"
-        ) from None
+    require("CHGNet", ["torch", "chgnet.model"], "'torch==2.13.0' 'chgnet>=0.4,<0.5'")
+    from chgnet.model import CHGNet
+
     return CHGNet
 
 

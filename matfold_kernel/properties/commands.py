@@ -50,7 +50,6 @@ def _predict_csv(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from .predict import predict_formulas
 
     if bool(args.task) == bool(args.property):
         raise MatfoldInputError("with --csv give exactly one of --task TASK or --property NAME")

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
+from .deps import require
 from .base import PROPERTIES, ModelCard, Prediction, PropertyModel
 from .graphs import as_structure, crystal_graph
 from .weights import fetch_weights
@@ -94,15 +95,8 @@ MEGNET_MODELS: dict[str, MEGNetSpec] = {
 
 
 def _torch():
-    try:
-        import torch
-        import torch_geometric  # noqa: F401
-        from matgl.models import MEGNet  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MatfoldDependencyError(
-            f"MEGNet needs PyTorch, PyTorch Geometric and matgl 4.x ({exc}); install them with "
-            "pip install 'torch==2.13.0' torch_geometric 'matgl>=4.1,<5'"
-        ) from None
+    torch = require("MEGNet", ["torch", "torch_geometric", "matgl.models"],
+                    "'torch==2.13.0' torch_geometric 'matgl>=4.1,<5'")
     return torch
 
 

@@ -31,6 +31,10 @@ from .tasks import DEFAULT_TASK, TASKS
 __all__ = ["predict", "predict_formulas", "FormulaPredictions", "PropertyTable"]
 
 
+#: Properties that cannot be negative: predictions below 0 are reported as 0.
+NON_NEGATIVE = frozenset({"band_gap", "bulk_modulus", "shear_modulus", "debye_temperature", "e_above_hull"})
+
+
 @dataclass
 class FormulaPredictions:
     """Per-formula results of one task: NaN and an ``errors`` entry where a formula was refused."""
@@ -90,6 +94,8 @@ def predict_formulas(formulas: Sequence[Any], task: str, *, model_path: str | Pa
         idx, frac = encode_compositions(comps)
         pred = model.predict_arrays(idx, frac, backend=backend)
         mean[good], std[good] = pred.mean, pred.std
+        if TASKS[task].property in NON_NEGATIVE and not TASKS[task].log10:
+            mean = np.where(np.isnan(mean), mean, np.maximum(mean, 0.0))
     if unit == "property" and TASKS[task].log10:
         # lognormal: value 10**mu, uncertainty by the delta method
         std = np.log(10) * 10**mean * std
