@@ -171,6 +171,11 @@ class PropertyTable(list):
 
         return pd.DataFrame(list(self), columns=list(self.columns))
 
+    def __repr__(self):
+        frame = self.to_dataframe()
+        frame["warnings"] = frame["warnings"].map(lambda w: f"{len(w)} warning(s)" if w else "")
+        return frame.drop(columns=["input", "version"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
     def _repr_html_(self):
         frame = self.to_dataframe()
         frame["warnings"] = frame["warnings"].map(lambda w: "; ".join(w))

@@ -1,0 +1,99 @@
+"""Prediction speed and memory, each printed against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/prediction.py [--threads 2] [--n 20000]
+
+1. One input, all six properties with uncertainty, warm (models loaded, hull of the
+   chemical system cached): a formula, and a structure file (adds the structure
+   models). Goal < 0.3 s. Baseline: reading the same structure file with pymatgen.
+2. Composition screening: formulas per minute through ``predict_formulas`` (the path
+   of ``matfold predict --csv``), PyTorch and ONNX Runtime, with torch threads set
+   explicitly. Goal ≥ 20,000 formulas/min on 2 cores. Baseline: pymatgen
+   ``Composition`` parsing of the same formulas (no model at all).
+3. Structure GNN throughput (CGCNN formation energy, graphs built with pymatgen
+   neighbour lists), structures per minute. Goal ≥ 2,000/min.
+4. Peak resident memory of this process (goal < 2 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "materials" / "composition"
+CIF = ROOT / "tests" / "data" / "structures" / "LiFePO4_mp-19017_computed.cif"
+
+
+def best_of(fn, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n", type=int, default=20000, help="formulas to screen")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from pymatgen.core import Composition, Structure
+
+    from matfold_kernel import predict
+    from matfold_kernel.properties import predict_formulas
+
+    # 1. latency
+    predict("LiFePO4")
+    predict(str(CIF))
+    t_formula = best_of(lambda: predict("LiFePO4"))
+    t_structure = best_of(lambda: predict(str(CIF)))
+    t_read = best_of(lambda: Structure.from_file(str(CIF)))
+    n_rows = len(predict(str(CIF)))
+    print(f"one formula, six properties (+hull):      {t_formula * 1e3:7.1f} ms   (goal < 300 ms)")
+    print(f"one structure file, {n_rows} rows:             {t_structure * 1e3:7.1f} ms   "
+          f"baseline pymatgen read of the file {t_read * 1e3:.1f} ms")
+
+    # 2. composition screening
+    source = SHARED / "matbench_mp_e_form" / "val.csv"
+    if source.is_file():
+        import pandas as pd
+
+        formulas = pd.read_csv(source, keep_default_na=False).formula.tolist()
+    else:
+        formulas = ["LiFePO4", "NaCl", "Ba2YCu3O7", "GaAs", "SrTiO3"]
+    formulas = (formulas * (args.n // len(formulas) + 1))[: args.n]
+    t_parse = best_of(lambda: [Composition(f) for f in formulas], 1)
+    print(f"baseline: pymatgen Composition() of {len(formulas):,} formulas: "
+          f"{len(formulas) / t_parse * 60:,.0f} formulas/min")
+    for backend in ("torch", "onnx"):
+        predict_formulas(formulas[:100], "matbench_mp_e_form", backend=backend)
+        t = best_of(lambda: predict_formulas(formulas, "matbench_mp_e_form", backend=backend), 1)
+        print(f"composition ensemble ({backend:5}, 5 members): {len(formulas) / t * 60:>10,.0f} formulas/min "
+              f"(goal ≥ 20,000)")
+
+    # 3. structure GNN
+    try:
+        from matfold_kernel.properties.cgcnn import load_cgcnn
+
+        model = load_cgcnn("formation_energy")
+        structures = [Structure.from_file(str(CIF))] * 200
+        model.predict_batch(structures[:4])
+        t = best_of(lambda: model.predict_batch(structures), 1)
+        print(f"CGCNN formation energy, {len(structures)} structures of {len(structures[0])} atoms: "
+              f"{len(structures) / t * 60:,.0f} structures/min (goal ≥ 2,000)")
+    except Exception as exc:  # the weights may be absent offline
+        print(f"CGCNN skipped: {exc}")
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {peak:,.0f} MB (goal < 2,048 MB)")
+
+
+if __name__ == "__main__":
+    main()
