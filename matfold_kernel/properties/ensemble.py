@@ -119,7 +119,7 @@ class CompositionEnsemble:
 
     # -- inference ---------------------------------------------------------
     def raw_outputs(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch",
-                    batch_size: int = 4096) -> np.ndarray:
+                    batch_size: int = 2048) -> np.ndarray:
         """Member outputs (n, M, 2) in standardised units: mean and log Laplace scale."""
         outs = []
         for start in range(0, len(idx), batch_size):

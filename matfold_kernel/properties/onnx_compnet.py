@@ -37,6 +37,10 @@ class OnnxEnsembleSession:
                 "the ONNX backend needs onnxruntime: pip install 'matfold[ml]' (or onnxruntime-gpu on CUDA)"
             ) from exc
         options = ort.SessionOptions()
+        # batches vary in size: ONNX Runtime's arena would keep the largest one's buffers
+        # for every member (2.9 GB after 20,000 formulas), so release memory between runs
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
