@@ -1,6 +1,7 @@
 """matfold_kernel: the library a matfold notebook imports.
 
-Crystal structures in and out (:func:`read_structure`, :func:`structure_info`), and
+Crystal structures in and out (:func:`read_structure`, :func:`structure_info`),
+crystal property prediction (:func:`predict`), and
 the one exception family (:class:`MatfoldError`). Nothing heavy is imported here:
 pymatgen and friends load on first use.
 """
@@ -16,6 +17,7 @@ from .crystal import (
     validate_structure,
 )
 from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+from .properties import PROPERTIES, predict
 from .service_client import MatfoldServiceError, ServiceClient
 from . import store
 
@@ -27,6 +29,7 @@ __all__ = [
     "MatfoldError",
     "MatfoldInputError",
     "MatfoldServiceError",
+    "PROPERTIES",
     "ServiceClient",
     "StructureInfo",
     "guess_format",
@@ -35,6 +38,7 @@ __all__ = [
     "structure_info",
     "validate_structure",
     "get_client",
+    "predict",
     "store",
     "__version__",
 ]

@@ -112,6 +112,36 @@ def _cmd_pockets(args) -> int:
     return 0
 
 
+def _cmd_variants(args) -> int:
+    from pathlib import Path
+
+    from .protein import read_protein
+    from .protein.variants import score_variants
+
+    variants = list(args.variants)
+    if args.variant_file:
+        try:
+            text = Path(args.variant_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise MatfoldInputError("no such file; give a text file with one variant per line",
+                                    args.variant_file) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MatfoldInputError(f"cannot be read as UTF-8 text ({type(exc).__name__})", args.variant_file) from None
+        for line in text.splitlines():
+            variants += line.split("#")[0].replace(",", " ").split()
+    if not variants:
+        raise MatfoldInputError("no variants given: list them (K156E A:F168D) or pass --file LIST.txt", args.file)
+    results = score_variants(read_protein(args.file), variants, args.model, chain=args.chain)
+    if args.json:
+        json.dump({"variants": [r.to_dict() for r in results]}, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        for r in results:
+            esm = f"  ESM-2 {r.esm_marginal:+.2f}" if r.esm_marginal is not None else ""
+            print(f"{r.name:<12} {r.score:5.3f}  {r.category:<19}{esm}  {'; '.join(r.reasons)}".rstrip())
+    return 0
+
+
 def _cmd_fold(args) -> int:
     from pathlib import Path
 
@@ -199,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
     pockets.add_argument("--json", action="store_true", help="print JSON")
     pockets.set_defaults(func=_cmd_pockets)
 
+    variants = sub.add_parser("variants", help="score missense variants on a protein structure",
+                              description="Score missense variants (K156E, A:K156E, p.Lys156Glu) from structure: "
+                                          "BLOSUM62, burial, secondary structure, core hydropathy (0-1), with "
+                                          "reasons; --model adds the ESM-2 masked marginal.")
+    variants.add_argument("file", help="PDB or mmCIF")
+    variants.add_argument("variants", nargs="*", metavar="VARIANT", help="e.g. K156E or A:K156E")
+    variants.add_argument("--chain", default=None, help="chain of variants written without one "
+                                                        "(default: the first protein chain)")
+    variants.add_argument("--file", dest="variant_file", default=None, metavar="LIST.txt",
+                          help="text file of variants, one per line (# comments)")
+    variants.add_argument("--model", default=None, help="ESM-2 folder (EsmForMaskedLM) for the masked marginal")
+    variants.add_argument("--json", action="store_true", help="print JSON")
+    variants.set_defaults(func=_cmd_variants)
+
     fold_cmd = sub.add_parser("fold", help="predict a protein structure with ESMFold",
                               description="Fold a sequence (or every record of a FASTA file) with ESMFold; "
                                           "pLDDT goes in the B-factors. 'AAA:BBB' folds a complex.")
@@ -208,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     fold_cmd.add_argument("--out", required=True, help="output .pdb or .cif")
     fold_cmd.add_argument("--chunk-size", type=int, default=None, help="trunk chunk size for long sequences")
     fold_cmd.set_defaults(func=_cmd_fold)
+
+    from .properties.commands import add_commands as add_property_commands
+
+    add_property_commands(sub)
 
     lab = sub.add_parser("lab", help="open JupyterLab on the matfold notebooks (127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")

@@ -3,12 +3,16 @@
 Starts ``matfold lab`` (the README's path) on a free port of 127.0.0.1, opens the
 notebook in Chromium through Playwright (no browser download: the system
 Chromium), runs all cells from the Run menu, checks the viewer drew pixels and
-that clicking an atom reaches the kernel. The screenshot is kept in
-tests/artifacts/.
+that clicking an atom reaches the kernel. A second notebook shows a ProteinViewer
+and carries its residue selection both ways: clicks in the sequence track and in
+the 3D canvas reach the kernel, a selection set in Python is highlighted on the
+page. The screenshots are kept in tests/artifacts/.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import signal
@@ -18,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import requests
@@ -167,6 +172,131 @@ def test_quickstart_notebook_draws_and_picks(lab, page, artifacts_dir):
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     assert page.locator(".matfold-crystal-viewer[data-ready='true']").count() == 4
     assert page.locator(".matfold-crystal-viewer .mf-error").count() == 0
+    assert outside == []
+
+
+_PROTEIN_CELLS = [
+    """import json
+from pathlib import Path
+
+import ipywidgets as widgets
+from matfold_widgets import ProteinViewer
+
+log = Path(LOG)
+viewer = ProteinViewer("data/proteins/1A8O.pdb", color_by="secondary-structure", height="420px")
+said = widgets.HTML("kernel: nothing selected")
+
+def on_select(change):
+    with log.open("a") as handle:
+        handle.write(json.dumps(change["new"]) + "\\n")
+    said.value = f"kernel: {change['new']}"
+
+viewer.observe(on_select, "selected")
+display(viewer, said)""",
+    'viewer.selected = [["A", 200], ["A", 201]]',
+    'print("kernel selection:", json.dumps(viewer.selected))',
+]
+
+
+def _run_cell(panel, page, index):
+    """Put the cursor in cell `index` and press Shift+Enter, as a person would."""
+    panel.locator(".jp-Cell").nth(index).locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def _kernel_log(path: Path, expected, timeout=30.0):
+    """Wait until the kernel's observer has written `expected` as its latest selection."""
+    deadline, entries = time.time() + timeout, []
+    while time.time() < deadline:
+        if path.is_file():
+            entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if entries and entries[-1] == expected:
+                return entries
+        time.sleep(0.2)
+    raise AssertionError(f"the kernel saw {entries[-3:]} as its latest selections, not {expected}")
+
+
+def _yellow(png: bytes) -> np.ndarray:
+    """Mask of the selection spheres' yellow (lit or shaded) in a screenshot."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return (r > 120) & (g > 120) & (np.abs(r - g) < 40) & (b < 0.5 * g)
+
+
+def test_protein_viewer_selection_round_trip(lab, page, artifacts_dir):
+    log = lab["root"] / "protein-selection.jsonl"
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(_PROTEIN_CELLS[0].replace("LOG", repr(str(log))))]
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in _PROTEIN_CELLS[1:]]
+    nbformat.write(notebook, lab["root"] / "notebooks" / "protein_selection.ipynb")
+
+    outside = _blocked_requests(page)
+    # a workspace of its own: Lab does not restore the quickstart notebook beside it
+    page.goto(f"{lab['url']}/lab/workspaces/protein-selection/tree/protein_selection.ipynb?token={lab['token']}")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator(".jp-Cell").first.wait_for(timeout=90_000)
+    _accept_kernel(page)
+    _run_cell(panel, page, 0)
+    root = panel.locator(".matfold-protein-viewer[data-rendered]")
+    try:
+        root.wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(artifacts_dir / "browser-protein-failure.png"))
+        raise
+    root.scroll_into_view_if_needed()
+    said = panel.locator(".widget-html-content:has-text('kernel:')")
+
+    # 1. the sequence track: a click selects, shift-click adds; the kernel sees both
+    spans = root.locator(".mf-res")
+    assert spans.count() == 70  # 1A8O, residues 151-220
+    spans.nth(9).click()
+    _kernel_log(log, [["A", 160]])
+    spans.nth(20).click(modifiers=["Shift"])
+    _kernel_log(log, [["A", 160], ["A", 171]])
+    said.filter(has_text="[['A', 160], ['A', 171]]").wait_for(timeout=30_000)
+
+    # 2. the 3D canvas: click residues' C-alpha until one is on top, as a user clicks what they see
+    el = root.locator("xpath=..")
+    canvas = root.locator(".mf-stage canvas").first
+    box = canvas.bounding_box()
+    clicked = None
+    for resi in range(151, 221):
+        at = el.evaluate(f"el => el.matfoldViewer.screenPosition('A', {resi})")
+        if not at or not (5 < at[0] < box["width"] - 5 and 5 < at[1] < box["height"] - 5):
+            continue
+        page.mouse.click(box["x"] + at[0], box["y"] + at[1])
+        keys = root.locator(".mf-res.mf-selected").evaluate_all("spans => spans.map(s => s.dataset.key)")
+        if keys == [f"A:{resi}"]:
+            clicked = resi
+            break
+    assert clicked, "no residue could be clicked in the 3D view"
+    _kernel_log(log, [["A", clicked]])
+    said.filter(has_text=f"[['A', {clicked}]]").wait_for(timeout=30_000)
+
+    # 3. Python sets the selection: the track highlights it and 3D draws its spheres
+    page.wait_for_timeout(500)
+    frames = root.get_attribute("data-rendered")
+    before = canvas.screenshot()
+    _run_cell(panel, page, 1)
+    page.wait_for_function(
+        "([el, n]) => el.dataset.rendered !== n", arg=[root.element_handle(), frames], timeout=60_000)
+    keys = root.locator(".mf-res.mf-selected").evaluate_all("spans => spans.map(s => s.dataset.key)")
+    assert keys == ["A:200", "A:201"]
+    page.wait_for_timeout(300)
+    after = canvas.screenshot()
+    x, y = (int(v) for v in el.evaluate("el => el.matfoldViewer.screenPosition('A', 200)"))
+    near = (slice(max(0, y - 25), y + 25), slice(max(0, x - 25), x + 25))
+    assert _yellow(after)[near].sum() > 20 + _yellow(before)[near].sum()  # spheres where residue 200 is
+    _kernel_log(log, [["A", 200], ["A", 201]])
+
+    # 4. and the kernel agrees when asked
+    _run_cell(panel, page, 2)
+    output = panel.locator(".jp-OutputArea-output:has-text('kernel selection:')")
+    output.wait_for(timeout=60_000)
+    assert json.loads(output.inner_text().split("kernel selection:")[1]) == [["A", 200], ["A", 201]]
+    root.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "browser-protein-viewer.png"))
     assert outside == []
 
 

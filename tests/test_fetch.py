@@ -1,4 +1,5 @@
-"""Fetching from RCSB / UniProt / AlphaFold DB: a real local HTTP server serves recorded responses.
+"""Fetching from RCSB / UniProt / AlphaFold DB: a real local HTTP server serves recorded responses
+(and one constructed AlphaFold DB file: see tests/data/recorded/README.md).
 
 The code path is the user's: the same URLs, only the base address comes from
 MATFOLD_*_URL. Failures (404, 5xx then success, unreachable) are real server answers.
@@ -18,6 +19,7 @@ from matfold_kernel.protein import protein_info, read_protein
 from matfold_kernel.protein.fetch import MatfoldNetworkError, fetch_alphafold, fetch_pdb, fetch_uniprot
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
+DATA = Path(__file__).parent / "data" / "proteins"
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -46,6 +48,7 @@ def server(monkeypatch, tmp_path):
     monkeypatch.setenv("MATFOLD_UNIPROT_URL", base + "/uniprot")
     monkeypatch.setenv("MATFOLD_ALPHAFOLD_URL", base + "/alphafold")
     monkeypatch.setenv("MATFOLD_CACHE_DIR", str(tmp_path / "cache"))
+    httpd.cache = tmp_path / "cache"
     yield httpd
     httpd.shutdown()
 
@@ -63,6 +66,29 @@ def test_uniprot_entry_parsed(server):
     assert (entry.accession, entry.entry_name, entry.protein_name) == ("P62258", "1433E_HUMAN", "14-3-3 protein epsilon")
     assert entry.organism == "Homo sapiens (Human)" and len(entry.sequence) == 255
     assert entry.sequence.startswith("MDDREDLVYQAKLAEQAERYDEMVESMKKVAGMDVELTVEERNLLSVAYKNVIGARRASWRIISSIEQKEENKGGEDKLKMIREYRQMVETELKLICCDILDVLDKHLIPAANTGESKVFYYKMKGDYHRYLAEFATGNDRKEAAENSLVAYKAASDIAMTELPPTHPIRLGLALNFSVFYYEILNSPDRACRLAKAAFDDAIAELDTLSEESYKDSTLIMQLLRDNLTLWTSDMQGDGEEQNKEALQDVEDENQ"[:40])
+
+
+def test_alphafold_model_download_then_cache(server):
+    """A successful AlphaFold DB fetch, pLDDT read from the B-factor column.
+
+    The served file is CONSTRUCTED, not recorded (no real AlphaFold DB response is on
+    disk): 1A8O's coordinates and B-factors under the AlphaFold file name; see
+    tests/data/recorded/README.md.
+    """
+    import numpy as np
+
+    path = fetch_alphafold("P04591")
+    assert path.name == "AF-P04591-F1-model_v4.pdb"
+    assert path.is_relative_to(server.cache) and not list(path.parent.glob("*.part"))
+    model, source = read_protein(path), read_protein(DATA / "1A8O.pdb")
+    source = source[source.res_name != "HOH"]
+    assert protein_info(model).chains == protein_info(source).chains  # chain A, 70 residues
+    assert np.array_equal(model.b_factor, source.b_factor)  # the "pLDDT" column came through intact
+    assert model.b_factor.min() > 0 and model.b_factor.std() > 1
+    assert fetch_alphafold("P04591") == path  # from the cache
+    assert server.requests == ["/alphafold/files/AF-P04591-F1-model_v4.pdb"]
+    with pytest.raises(MatfoldInputError, match="alphafold has no entry 'AF-P04591-F1-model_v3'"):
+        fetch_alphafold("P04591", version=3)
 
 
 def test_retry_on_5xx(server):
