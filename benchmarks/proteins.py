@@ -7,7 +7,9 @@
    the length (so the correspondence is known); the baseline is a plain Kabsch
    superposition of the same Cα pairs (biotite ``superimpose``). Goal: the full
    TM-align-style alignment ≤ 100 ms at 300 residues.
-2. The protein viewer in headless Chromium (software WebGL, as on this machine): a
+2. Pocket detection (fpocket-rs) on 1UYD, 3LKF and 7TAA against reading the file;
+   ``benchmarks/pockets.py`` has the ligand ranks and drug scores.
+3. The protein viewer in headless Chromium (software WebGL, as on this machine): a
    ~2,000-residue structure against a 300-residue one, both built from the real
    1A8O (tests/data/proteins: 70 residues, copies translated on a grid, one chain per
    copy), plus the real 2gtl complex (15 chains) when ../shared is there, and the
@@ -195,12 +197,31 @@ def bench_viewer(repeats: int) -> None:
     print(f"(pages in {folder})")
 
 
+def bench_pockets() -> None:
+    """fpocket-rs through matfold on the three ligand-bound fpocket examples (see pockets.py for more)."""
+    from matfold_kernel.protein import find_pockets
+
+    print("Pockets (fpocket-rs) against reading the file (biotite), median of 3")
+    print(f"{'structure':>9} {'pockets ms':>11} {'read ms':>8} {'pockets':>8}")
+    for name in ("1UYD", "3LKF", "7TAA"):
+        path = SHARED / f"{name}.pdb"
+        if not path.is_file():
+            print(f"{name:>9} skipped: {path} not found")
+            continue
+        atoms = read_protein(path)
+        found = find_pockets(atoms)
+        t_pockets = _median_ms(lambda: find_pockets(atoms), 3)
+        t_read = _median_ms(lambda: read_protein(path), 3)
+        print(f"{name:>9} {t_pockets:11.0f} {t_read:8.1f} {len(found):8d}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fresh page loads per view (default 5)")
     parser.add_argument("--no-browser", action="store_true", help="alignment only")
     args = parser.parse_args(argv)
     bench_alignment()
+    bench_pockets()
     if not args.no_browser:
         bench_viewer(args.repeats)
 
