@@ -92,3 +92,30 @@ def published_weights(tmp_path_factory):
         assert any(p.name == "formation-energy-per-atom.pth.tar" for p in written)
         assert any(p.parts[-2:] == ("MEGNet-MP-2018.6.1-Eform", "state.pt") for p in written)
         yield cache
+
+
+@pytest.fixture
+def offline_page():
+    """Open pages in headless Chromium; the test fails if any of them asks for a non-local address.
+
+    Call ``offline_page(width, height)`` for a new page (file:// and 127.0.0.1 only).
+    """
+    from playwright.sync_api import sync_playwright
+
+    from matfold_widgets.standalone import CHROMIUM_ARGS, find_chromium
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
+
+        def open_page(width: int = 640, height: int = 500):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("request", lambda r: outside.append(r.url)
+                    if r.url.startswith("http") and not r.url.startswith("http://127.0.0.1") else None)
+            return page
+
+        try:
+            yield open_page
+        finally:
+            browser.close()
+    assert outside == [], f"requests left the machine: {outside[:5]}"

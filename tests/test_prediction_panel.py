@@ -10,7 +10,6 @@ pytest.importorskip("torch")
 
 from matfold_kernel import predict  # noqa: E402
 from matfold_widgets import PredictionPanel  # noqa: E402
-from matfold_widgets.standalone import CHROMIUM_ARGS, find_chromium  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,33 +29,23 @@ def test_panel_takes_the_rows_of_predict(rows):
 
 
 @pytest.mark.browser
-def test_panel_draws_cards_bars_and_warnings(rows, tmp_path, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
+def test_panel_draws_cards_bars_and_warnings(rows, tmp_path, artifacts_dir, offline_page):
     bad = predict(["Xx2"], properties=["bulk_modulus"])
     panel = PredictionPanel(list(rows) + list(bad))
     html = panel.to_html(tmp_path / "panel.html")
     assert "<script src=" not in html
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 820, "height": 500})
-            outside = []
-            page.on("request", lambda r: outside.append(r.url) if r.url.startswith("http") else None)
-            page.goto((tmp_path / "panel.html").as_uri())
-            page.wait_for_selector(".mf-card")
-            cards = page.locator(".mf-card")
-            assert cards.count() == 3
-            bulk = page.locator(".mf-card[data-property='bulk_modulus']")
-            assert "GPa" in bulk.inner_text() and f"{rows[0]['value']:.3g}"[:3] in bulk.inner_text()
-            assert bulk.locator("rect.mf-one-sigma").count() == 1
-            box = float(bulk.locator("rect.mf-one-sigma").get_attribute("width"))
-            assert box > 1  # a visible uncertainty box
-            # Ra is in no training formula of the elastic tasks: every card warns
-            assert page.locator(".mf-warning").count() >= 3
-            assert "Ra never occurs" in page.locator(".mf-warning").first.inner_text()
-            assert "unknown element 'Xx'" in page.locator(".mf-error").first.inner_text()
-            page.screenshot(path=str(artifacts_dir / "prediction-panel.png"))
-        finally:
-            browser.close()
-    assert outside == []
+    page = offline_page(820, 500)
+    page.goto((tmp_path / "panel.html").as_uri())
+    page.wait_for_selector(".mf-card")
+    cards = page.locator(".mf-card")
+    assert cards.count() == 3
+    bulk = page.locator(".mf-card[data-property='bulk_modulus']")
+    assert "GPa" in bulk.inner_text() and f"{rows[0]['value']:.3g}"[:3] in bulk.inner_text()
+    assert bulk.locator("rect.mf-one-sigma").count() == 1
+    box = float(bulk.locator("rect.mf-one-sigma").get_attribute("width"))
+    assert box > 1  # a visible uncertainty box
+    # Ra is in no training formula of the elastic tasks: every card warns
+    assert page.locator(".mf-warning").count() >= 3
+    assert "Ra never occurs" in page.locator(".mf-warning").first.inner_text()
+    assert "unknown element 'Xx'" in page.locator(".mf-error").first.inner_text()
+    page.screenshot(path=str(artifacts_dir / "prediction-panel.png"))

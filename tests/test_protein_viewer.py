@@ -10,7 +10,6 @@ from PIL import Image
 
 from matfold_kernel import MatfoldInputError
 from matfold_widgets import ProteinViewer
-from matfold_widgets.standalone import CHROMIUM_ARGS, find_chromium
 
 PDB = Path(__file__).parent / "data" / "proteins" / "1A8O.pdb"
 
@@ -45,70 +44,50 @@ def test_png_offline_shows_helices_in_their_colour(artifacts_dir):
     assert "http" not in viewer.to_html().split("<script")[0]  # no external stylesheet either
 
 
-def test_sequence_click_selects_in_the_page(tmp_path, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
+def test_sequence_click_selects_in_the_page(tmp_path, artifacts_dir, offline_page):
     html = ProteinViewer(PDB).to_html(tmp_path / "view.html", width=600, height=450)
     assert "<script src=" not in html
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 640, "height": 500})
-            outside = []
-            page.on("request", lambda r: outside.append(r.url) if r.url.startswith("http") else None)
-            page.goto((tmp_path / "view.html").as_uri())
-            page.wait_for_selector(".matfold-protein-viewer[data-ready='true']")
-            spans = page.locator(".mf-res")
-            assert spans.count() == 70
-            before = page.locator(".mf-stage canvas").first.screenshot()
-            spans.nth(9).click()
-            assert "mf-selected" in spans.nth(9).get_attribute("class")
-            page.wait_for_timeout(300)
-            after = page.locator(".mf-stage canvas").first.screenshot()
-            assert before != after  # the selected residue is drawn as a sphere
-            spans.nth(20).click(modifiers=["Shift"])
-            assert page.locator(".mf-res.mf-selected").count() == 2
-            page.screenshot(path=str(artifacts_dir / "protein-viewer-selection.png"))
-        finally:
-            browser.close()
-    assert outside == []
+    page = offline_page(640, 500)
+    page.goto((tmp_path / "view.html").as_uri())
+    page.wait_for_selector(".matfold-protein-viewer[data-ready='true']")
+    spans = page.locator(".mf-res")
+    assert spans.count() == 70
+    before = page.locator(".mf-stage canvas").first.screenshot()
+    spans.nth(9).click()
+    assert "mf-selected" in spans.nth(9).get_attribute("class")
+    page.wait_for_timeout(300)
+    after = page.locator(".mf-stage canvas").first.screenshot()
+    assert before != after  # the selected residue is drawn as a sphere
+    spans.nth(20).click(modifiers=["Shift"])
+    assert page.locator(".mf-res.mf-selected").count() == 2
+    page.screenshot(path=str(artifacts_dir / "protein-viewer-selection.png"))
 
 
-def test_rendered_signal_and_clicks_in_3d(tmp_path):
+def test_rendered_signal_and_clicks_in_3d(tmp_path, offline_page):
     """The page says when a draw reached the screen, and a click on a residue in 3D selects it."""
-    from playwright.sync_api import sync_playwright
-
     ProteinViewer(PDB).to_html(tmp_path / "view.html", width=600, height=450)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 640, "height": 500})
-            outside = []
-            page.on("request", lambda r: outside.append(r.url) if r.url.startswith("http") else None)
-            page.goto((tmp_path / "view.html").as_uri())
-            root = page.locator(".matfold-protein-viewer[data-rendered='1']")
-            root.wait_for()
-            el = page.locator("#view")
-            timings = el.evaluate("el => el.matfoldViewer.timings")
-            assert 0 < timings["load"] <= timings["renderedAt"]
-            assert el.evaluate("el => el.matfoldViewer.residueCount()") == 70
-            assert page.locator(".mf-res").first.inner_text() == "M"  # MSE 151, selenomethionine
-            assert el.evaluate("el => el.matfoldViewer.screenPosition('A', 999)") is None
-            box = page.locator(".mf-stage canvas").first.bounding_box()
-            clicked = None
-            for resi in range(151, 221):
-                x, y = el.evaluate(f"el => el.matfoldViewer.screenPosition('A', {resi})")
-                if not (0 < x < box["width"] and 0 < y < box["height"]):
-                    continue
-                page.mouse.click(box["x"] + x, box["y"] + y)
-                keys = page.locator(".mf-res.mf-selected").evaluate_all("s => s.map(e => e.dataset.key)")
-                if keys == [f"A:{resi}"]:
-                    clicked = resi
-                    break
-            assert clicked is not None, "no residue could be clicked in 3D"
-            page.wait_for_function(  # the selection was drawn
-                "() => Number(document.querySelector('.matfold-protein-viewer').dataset.rendered) >= 2")
-            assert el.evaluate("el => el.matfoldViewer.timings.style") > 0
-        finally:
-            browser.close()
-    assert outside == []
+    page = offline_page(640, 500)
+    page.goto((tmp_path / "view.html").as_uri())
+    root = page.locator(".matfold-protein-viewer[data-rendered='1']")
+    root.wait_for()
+    el = page.locator("#view")
+    timings = el.evaluate("el => el.matfoldViewer.timings")
+    assert 0 < timings["load"] <= timings["renderedAt"]
+    assert el.evaluate("el => el.matfoldViewer.residueCount()") == 70
+    assert page.locator(".mf-res").first.inner_text() == "M"  # MSE 151, selenomethionine
+    assert el.evaluate("el => el.matfoldViewer.screenPosition('A', 999)") is None
+    box = page.locator(".mf-stage canvas").first.bounding_box()
+    clicked = None
+    for resi in range(151, 221):
+        x, y = el.evaluate(f"el => el.matfoldViewer.screenPosition('A', {resi})")
+        if not (0 < x < box["width"] and 0 < y < box["height"]):
+            continue
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        keys = page.locator(".mf-res.mf-selected").evaluate_all("s => s.map(e => e.dataset.key)")
+        if keys == [f"A:{resi}"]:
+            clicked = resi
+            break
+    assert clicked is not None, "no residue could be clicked in 3D"
+    page.wait_for_function(  # the selection was drawn
+        "() => Number(document.querySelector('.matfold-protein-viewer').dataset.rendered) >= 2")
+    assert el.evaluate("el => el.matfoldViewer.timings.style") > 0
