@@ -21,28 +21,40 @@ ESM2_HUB_ID = "facebook/esm2_t33_650M_UR50D"
 
 def load_esm2(model=None, *, device=None):
     """ESM-2 (``EsmModel``) and its tokenizer, on CUDA when present."""
+    return load_esm2_class("EsmModel", model, device=device, feature="embeddings",
+                           add_pooling_layer=False)[:2]
+
+
+def load_esm2_class(class_name: str, model=None, *, device=None, feature: str = "ESM-2", **kwargs):
+    """A transformers ESM-2 class (``EsmModel``, ``EsmForMaskedLM``) with its tokenizer and loading info.
+
+    Weights from ``model`` (a folder), ``$MATFOLD_ESM2_MODEL``, or :data:`ESM2_HUB_ID` in the
+    Hugging Face cache (never downloaded). Returns ``(model, tokenizer, info, source)``.
+    """
     try:
         import torch
-        from transformers import AutoTokenizer, EsmModel
+        import transformers
+        from transformers import AutoTokenizer
     except ImportError:
-        raise MatfoldDependencyError("embeddings need 'transformers' and torch: pip install 'matfold[ml]'") from None
+        raise MatfoldDependencyError(f"{feature} need 'transformers' and torch: pip install 'matfold[ml]'") from None
+    cls = getattr(transformers, class_name)
     source = model or os.environ.get("MATFOLD_ESM2_MODEL")
     try:
         if source:
             if not (Path(source) / "config.json").is_file():
                 raise MatfoldInputError("is not an ESM-2 model folder (no config.json)", str(source))
             tokenizer = AutoTokenizer.from_pretrained(str(source))
-            esm = EsmModel.from_pretrained(str(source), add_pooling_layer=False)
+            esm, info = cls.from_pretrained(str(source), output_loading_info=True, **kwargs)
         else:
             tokenizer = AutoTokenizer.from_pretrained(ESM2_HUB_ID, local_files_only=True)
-            esm = EsmModel.from_pretrained(ESM2_HUB_ID, local_files_only=True, add_pooling_layer=False)
+            esm, info = cls.from_pretrained(ESM2_HUB_ID, local_files_only=True, output_loading_info=True, **kwargs)
     except OSError:
         raise MatfoldDependencyError(
             f"no ESM-2 weights found: {ESM2_HUB_ID} is not in the Hugging Face cache. On a machine that "
             f"reaches the model hub run `huggingface-cli download {ESM2_HUB_ID}`, or pass model=DIR "
             "(or MATFOLD_ESM2_MODEL)") from None
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return esm.to(dev).eval(), tokenizer
+    return esm.to(dev).eval(), tokenizer, info, source or ESM2_HUB_ID
 
 
 def embed_sequences(sequences, model=None, *, batch_size: int = 8, device=None) -> np.ndarray:

@@ -18,12 +18,10 @@ never downloaded here.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..errors import MatfoldDependencyError, MatfoldInputError
+from ..errors import MatfoldInputError
 
 __all__ = ["VariantScore", "score_variants", "parse_variant", "load_esm2_lm", "esm_masked_marginals"]
 
@@ -115,35 +113,15 @@ def load_esm2_lm(model=None, *, device=None):
     MatfoldDependencyError
         transformers/torch missing, or no weights found.
     """
-    from .embeddings import ESM2_HUB_ID
+    from .embeddings import ESM2_HUB_ID, load_esm2_class
 
-    try:
-        import torch
-        from transformers import AutoTokenizer, EsmForMaskedLM
-    except ImportError:
-        raise MatfoldDependencyError("language-model scores need 'transformers' and torch: "
-                                     "pip install 'matfold[ml]'") from None
-    source = model or os.environ.get("MATFOLD_ESM2_MODEL")
-    try:
-        if source:
-            if not (Path(source) / "config.json").is_file():
-                raise MatfoldInputError("is not an ESM-2 model folder (no config.json)", str(source))
-            tokenizer = AutoTokenizer.from_pretrained(str(source))
-            esm, info = EsmForMaskedLM.from_pretrained(str(source), output_loading_info=True)
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(ESM2_HUB_ID, local_files_only=True)
-            esm, info = EsmForMaskedLM.from_pretrained(ESM2_HUB_ID, local_files_only=True, output_loading_info=True)
-    except OSError:
-        raise MatfoldDependencyError(
-            f"no ESM-2 weights found: {ESM2_HUB_ID} is not in the Hugging Face cache. On a machine that "
-            f"reaches the model hub run `huggingface-cli download {ESM2_HUB_ID}`, or pass model=DIR "
-            "(or MATFOLD_ESM2_MODEL)") from None
+    esm, tokenizer, info, source = load_esm2_class("EsmForMaskedLM", model, device=device,
+                                                    feature="language-model scores")
     if any(key.startswith("lm_head") for key in info.get("missing_keys", [])):
         raise MatfoldInputError("has no masked-language-model head (lm_head weights): it was saved as a bare "
                                 f"EsmModel; give an EsmForMaskedLM checkpoint such as {ESM2_HUB_ID}",
-                                str(source or ESM2_HUB_ID))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return esm.to(dev).eval(), tokenizer
+                                str(source))
+    return esm, tokenizer
 
 
 def esm_masked_marginals(sequence: str, sites, model, *, batch_size: int = 8) -> list[dict]:
