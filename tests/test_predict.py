@@ -6,7 +6,6 @@ The models here are tiny ones trained by the tests on 400 real formulas
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
