@@ -47,3 +47,13 @@ def test_broken_structure_file_is_an_error_row(tmp_path):
     rows = predict([str(bad), "MgO"], properties=["band_gap"])
     assert rows[0]["error"] and "broken.cif" in rows[0]["error"]
     assert rows[1]["formula"] == "MgO" and rows[1]["value"] > 2
+
+
+def test_ase_atoms_is_one_input_and_a_missing_file_says_so(tmp_path):
+    from ase.build import bulk
+
+    rows = predict(bulk("Cu", "fcc", a=3.61), properties=["bulk_modulus"], structure_models=False)
+    assert len(rows) == 1 and rows[0]["formula"] == "Cu" and rows[0]["value"] > 50
+    missing = predict("LiFePO4.cif", properties=["band_gap"])
+    assert len(missing) == 1 and "LiFePO4.cif" in missing[0]["error"]
+    assert "formula" not in missing[0]["error"]

@@ -126,7 +126,8 @@ class _Input:
 def _inputs(x) -> list[_Input]:
     from pymatgen.core import Composition, Structure
 
-    items = [x] if isinstance(x, (str, Path, dict, Composition, Structure)) or not isinstance(x, Iterable) else list(x)
+    single = isinstance(x, (str, Path, dict, Composition, Structure)) or hasattr(x, "get_chemical_symbols")
+    items = [x] if single or not isinstance(x, Iterable) else list(x)  # ase Atoms iterate over atoms
     out = []
     for item in items:
         try:
@@ -152,9 +153,14 @@ def _inputs(x) -> list[_Input]:
     return out
 
 
+_STRUCTURE_SUFFIXES = {".cif", ".vasp", ".poscar", ".xyz", ".extxyz", ".json", ".gz"}
+
+
 def _looks_like_file(item) -> bool:
+    """A path, an existing file, or a name that reads like a structure file (then "no such file")."""
     p = Path(item)
-    return isinstance(item, Path) or ("." in p.name and p.exists()) or os.sep in str(item)
+    return (isinstance(item, Path) or p.exists() or os.sep in str(item)
+            or p.suffix.lower() in _STRUCTURE_SUFFIXES or p.name.upper().startswith(("POSCAR", "CONTCAR")))
 
 
 class PropertyTable(list):
