@@ -166,3 +166,23 @@ def test_energy_above_hull_against_mp_references():
     mixed = energy_above_hull("Na3Cl", 0.0)
     assert set(mixed.decomposition) <= {"Na", "NaCl", "Na3Cl", "Na2Cl", "NaCl3", "NaCl7"}
     assert mixed.e_above_hull > 0
+
+
+def test_merging_two_seeds_keeps_every_member_and_recalibrates(tiny, tmp_path):
+    from matfold_kernel.properties.training import merge_runs
+
+    torch.set_num_threads(1)
+    path, first = tiny
+    plan = TrainingPlan(epochs=30, batch_size=32, config=TINY, seed=7)
+    other = tmp_path / "seed7.pt"
+    second = train_task("mp_bulk_modulus", DATA, other, plan=plan, progress=False, log=lambda m: None)
+    merged = merge_runs("mp_bulk_modulus", DATA, [path, other], tmp_path / "merged.pt", log=lambda m: None)
+    assert len(merged["members"]) == 10
+    assert merged["metrics"]["seed"] == [20261122, 7]
+    assert merged["metrics"]["val_within_1sigma"] == pytest.approx(0.6827, abs=0.02)
+    # the merged mean is the mean of the two runs' means
+    a = predict_formulas(["MgO", "TiC"], "mp_bulk_modulus", model_path=path)
+    b = predict_formulas(["MgO", "TiC"], "mp_bulk_modulus", model_path=other)
+    m = predict_formulas(["MgO", "TiC"], "mp_bulk_modulus", model_path=tmp_path / "merged.pt")
+    np.testing.assert_allclose(m.mean, (a.mean + b.mean) / 2, rtol=1e-4)
+    assert second["metrics"]["val_mae"] != first["metrics"]["val_mae"]

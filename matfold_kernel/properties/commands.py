@@ -132,8 +132,18 @@ def _cmd_train(args) -> int:
         plan = TrainingPlan(epochs=args.epochs, batch_size=plan.batch_size)
     plan.seed = args.seed
     out = Path(args.out) if args.out else shipped_model_path(args.task)
-    train_task(args.task, data, out, plan=plan, threads=args.threads, progress=True,
-               log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.add_to:
+        import tempfile
+
+        from .training import merge_runs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(tmp) / "run.pt"
+            train_task(args.task, data, run, plan=plan, threads=args.threads, progress=True, log=log)
+            merge_runs(args.task, data, [args.add_to, run], out, log=log)
+    else:
+        train_task(args.task, data, out, plan=plan, threads=args.threads, progress=True, log=log)
     print(out)
     return 0
 
@@ -167,4 +177,7 @@ def add_commands(sub) -> None:
     train.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     train.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.add_argument("--add-to", metavar="CHECKPOINT", default=None,
+                       help="write the union of this checkpoint's members and the new run's, recalibrated "
+                            "(independent seeds make a better ensemble than one run's snapshots)")
     train.set_defaults(func=_cmd_train)

@@ -22,7 +22,7 @@ from ..errors import MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
-__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "element_counts"]
+__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "merge_runs", "element_counts"]
 
 
 @dataclass
@@ -113,8 +113,6 @@ def train_task(
     mean, std = float(y.mean()), float(y.std())
     idx_t, frac_t = torch.from_numpy(idx), torch.from_numpy(frac)
     y_t = torch.from_numpy((y - mean) / std)
-    vidx, vfrac = encode_compositions(val.formula)
-
     model = CompNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
     lr_at = _schedule(plan.epochs, plan.members, plan.lr)
@@ -147,6 +145,19 @@ def train_task(
     from .ensemble import CompositionEnsemble  # the same code that serves predictions
 
     ens = CompositionEnsemble.from_members(task, cfg, members, mean, std)
+    run = {"epochs": plan.epochs, "batch_size": plan.batch_size, "seed": plan.seed,
+           "train_seconds": round(elapsed, 1)}
+    checkpoint = _calibrate(ens, train, val, run, log)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint, out)
+    return checkpoint
+
+
+def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
+    """Val MAE, the 1σ calibration factor and the domain of ``ens``; returns its checkpoint."""
+    vidx, vfrac = encode_compositions(val.formula)
     pred = ens.predict_arrays(vidx, vfrac)
     truth = val.target.to_numpy(np.float64)
     err = np.abs(pred.mean - truth)
@@ -156,6 +167,7 @@ def train_task(
     scale = float(np.quantile(z, 0.6827))
     within1 = float(np.mean(err <= scale * pred.raw_std))
     within2 = float(np.mean(err <= 2 * scale * pred.raw_std))
+    idx, _ = encode_compositions(train.formula)
     checkpoint = ens.checkpoint(
         calibration=scale,
         metrics={
@@ -166,22 +178,47 @@ def train_task(
             "val_within_1sigma_uncalibrated": float(np.mean(z <= 1)),
             "n_train": len(train),
             "n_val": len(val),
-            "epochs": plan.epochs,
-            "batch_size": plan.batch_size,
-            "seed": plan.seed,
-            "train_seconds": round(elapsed, 1),
+            **run,
             "element_counts": element_counts(train.formula),
             "max_elements": int((idx > 0).sum(axis=1).max()),
         },
     )
     log(
-        f"{task}: val MAE {err.mean():.4g} (CrabNet test {TASKS[task].crabnet_mae}); members "
-        + ", ".join(f"{m:.4g}" for m in member_mae)
-        + f"; within 1σ {within1:.3f}, 2σ {within2:.3f}; {elapsed:.0f} s"
+        f"{ens.task}: val MAE {err.mean():.4g} (CrabNet test {TASKS[ens.task].crabnet_mae}); "
+        f"{len(member_mae)} members " + ", ".join(f"{m:.4g}" for m in member_mae)
+        + f"; within 1σ {within1:.3f}, 2σ {within2:.3f}"
+        + (f"; {run['train_seconds']:.0f} s" if "train_seconds" in run else "")
     )
+    return checkpoint
+
+
+def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | None = None,
+               log: Callable[[str], None] = print) -> dict:
+    """One ensemble from the members of several runs of ``task`` (e.g. two seeds), recalibrated on val.
+
+    Independent runs disagree more than the snapshots of one run, so their union is a
+    better ensemble. All runs must share the architecture and the training data.
+    """
+    import torch
+
+    from .ensemble import CompositionEnsemble
+
+    runs = [CompositionEnsemble.load(p) for p in checkpoints]
+    first = runs[0]
+    for other in runs[1:]:
+        if (other.task, other.config, other.target_mean, other.target_std) != (
+                first.task, first.config, first.target_mean, first.target_std) or other.task != task:
+            raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
+    states = [m.state_dict() for r in runs for m in r.module.members]
+    merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std)
+    folder = Path(data_dir) / task
+    run = {"merged_from": [{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "val_mae")}
+                           for r in runs],
+           "seed": [r.metrics.get("seed") for r in runs], "epochs": first.metrics.get("epochs")}
+    checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
+                            run, log)
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, out)
     return checkpoint
 
