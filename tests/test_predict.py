@@ -186,3 +186,67 @@ def test_merging_two_seeds_keeps_every_member_and_recalibrates(tiny, tmp_path):
     m = predict_formulas(["MgO", "TiC"], "mp_bulk_modulus", model_path=tmp_path / "merged.pt")
     np.testing.assert_allclose(m.mean, (a.mean + b.mean) / 2, rtol=1e-4)
     assert second["metrics"]["val_mae"] != first["metrics"]["val_mae"]
+
+
+def test_width_batches_compute_what_padded_batches_do():
+    # training trims each batch to its widest formula; the padding it drops must change nothing
+    torch.manual_seed(0)
+    net = compnet.CompNet(TINY).eval()
+    idx, frac = compnet.encode_compositions(["NaCl", "KBr", "MgO", "LiF", "Ba2YCu3O7"])
+    full = net(torch.from_numpy(idx[:4]), torch.from_numpy(frac[:4]))
+    assert idx.shape[1] == 4  # padded for the widest formula
+    trimmed = net(torch.from_numpy(idx[:4, :2]), torch.from_numpy(frac[:4, :2]))
+    torch.testing.assert_close(trimmed, full, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batching", ["width", "random"])
+def test_every_training_row_is_in_one_batch_per_epoch(batching):
+    from matfold_kernel.properties.training import _batches
+
+    width = np.array([2, 3, 2, 5, 3, 3, 2, 1, 2, 4, 2])
+    batches = _batches(width, 3, batching, np.random.default_rng(0))
+    rows = np.concatenate(batches)
+    assert sorted(rows) == list(range(len(width)))
+    assert max(len(b) for b in batches) == 3
+    if batching == "width":
+        assert all(len(set(width[b])) == 1 for b in batches)
+
+
+def test_joint_training_gives_each_task_an_ordinary_model(tmp_path):
+    from matfold_kernel.properties.training import train_joint
+
+    torch.set_num_threads(1)
+    tasks = ["matbench_log_kvrh", "matbench_log_gvrh"]
+    outs = {t: tmp_path / f"{t}.pt" for t in tasks}
+    ckpts = train_joint(tasks, DATA, outs, plan=TrainingPlan(epochs=20, batch_size=32, config=TINY),
+                        progress=False, log=lambda m: None)
+    for task, other in (tasks, tasks[::-1]):
+        ens = CompositionEnsemble.load(outs[task])
+        assert ens.task == task and ckpts[task]["metrics"]["trained_with"] == [other]
+        assert all(m.head[-1].out_features == 2 for m in ens.module.members)
+        val = load_task_csv(DATA / task / "val.csv")
+        pred = predict_formulas(list(val.formula), task, model_path=outs[task])
+        # each checkpoint keeps its own output pair and target scaling
+        assert np.abs(pred.mean - val.target.to_numpy()).mean() == pytest.approx(
+            ckpts[task]["metrics"]["val_mae"], rel=1e-3)
+        assert abs(pred.mean.mean() - val.target.mean()) < 0.15
+    # one shared network: every weight is common except the output pair each task keeps
+    a, b = (CompositionEnsemble.load(outs[t]).module.members[0].state_dict() for t in tasks)
+    differ = [name for name in a if not torch.equal(a[name], b[name])]
+    assert differ == ["head.5.weight", "head.5.bias"]
+    # bulk moduli are larger than shear moduli, and the two heads have learnt it
+    k = predict_formulas(["MgO", "NaCl", "Cu"], tasks[0], model_path=outs[tasks[0]]).mean
+    g = predict_formulas(["MgO", "NaCl", "Cu"], tasks[1], model_path=outs[tasks[1]]).mean
+    assert (k > g).all()
+
+
+def test_joint_training_refuses_tasks_with_different_training_formulas(tmp_path):
+    from matfold_kernel.errors import MatfoldInputError
+    from matfold_kernel.properties.training import train_joint
+
+    with pytest.raises(MatfoldInputError, match="do not share their training formulas"):
+        train_joint(["matbench_log_kvrh", "mp_bulk_modulus"], DATA, None,
+                    plan=TrainingPlan(epochs=1, batch_size=32, config=TINY), progress=False)
+    code = main(["train", "--task", "matbench_log_kvrh,mp_bulk_modulus", "--data-dir", str(DATA),
+                 "--epochs", "1", "--out", str(tmp_path)])
+    assert code == 2 and not list(tmp_path.iterdir())

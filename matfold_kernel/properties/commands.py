@@ -117,34 +117,50 @@ def _chunked(formulas, task, args, unit, chunk: int = 2048):
 
 
 def _cmd_train(args) -> int:
+    from .compnet import CompNetConfig
     from .models import shipped_model_path
-    from .training import TrainingPlan, load_task_csv, plan_for, train_task
+    from .training import TrainingPlan, load_task_csv, merge_runs, plan_for, train_joint
 
-    if args.task not in TASKS:
-        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    tasks = [t.strip() for t in args.task.split(",") if t.strip()]
+    for task in tasks:
+        if task not in TASKS:
+            raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     data = Path(args.data_dir)
-    if not (data / args.task / "train.csv").is_file():
-        raise MatfoldInputError(f"no {args.task}/train.csv under {data}: pass --data-dir, the folder that holds "
+    if not (data / tasks[0] / "train.csv").is_file():
+        raise MatfoldInputError(f"no {tasks[0]}/train.csv under {data}: pass --data-dir, the folder that holds "
                                 "the task folders (../shared/data/materials/composition in the repository)")
-    n = len(load_task_csv(data / args.task / "train.csv"))
+    n = len(load_task_csv(data / tasks[0] / "train.csv"))
     plan = plan_for(n, args.budget)
     if args.epochs:
         plan = TrainingPlan(epochs=args.epochs, batch_size=plan.batch_size)
     plan.seed = args.seed
-    out = Path(args.out) if args.out else shipped_model_path(args.task)
+    plan.loss, plan.batching = args.loss, args.batching
+    if args.lr is not None:
+        plan.lr = args.lr
+    if args.dropout is not None:
+        plan.config = CompNetConfig(dropout=args.dropout)
+    if len(tasks) == 1:
+        outs = {tasks[0]: Path(args.out) if args.out else shipped_model_path(tasks[0])}
+        previous = {tasks[0]: Path(args.add_to)} if args.add_to else {}
+    else:  # --out and --add-to name folders holding <task>.pt
+        outs = {t: Path(args.out) / f"{t}.pt" if args.out else shipped_model_path(t) for t in tasks}
+        previous = {t: Path(args.add_to) / f"{t}.pt" for t in tasks} if args.add_to else {}
+    for path in previous.values():
+        if not path.is_file():
+            raise MatfoldInputError(f"--add-to: no checkpoint {path}")
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    if args.add_to:
+    if previous:
         import tempfile
 
-        from .training import merge_runs
-
         with tempfile.TemporaryDirectory() as tmp:
-            run = Path(tmp) / "run.pt"
-            train_task(args.task, data, run, plan=plan, threads=args.threads, progress=True, log=log)
-            merge_runs(args.task, data, [args.add_to, run], out, log=log)
+            runs = {t: Path(tmp) / f"{t}.pt" for t in tasks}
+            train_joint(tasks, data, runs, plan=plan, threads=args.threads, progress=True, log=log)
+            for t in tasks:
+                merge_runs(t, data, [previous[t], runs[t]], outs[t], log=log)
     else:
-        train_task(args.task, data, out, plan=plan, threads=args.threads, progress=True, log=log)
-    print(out)
+        train_joint(tasks, data, outs, plan=plan, threads=args.threads, progress=True, log=log)
+    for t in tasks:
+        print(outs[t])
     return 0
 
 
@@ -169,7 +185,9 @@ def add_commands(sub) -> None:
 
     train = sub.add_parser("train", help="train a composition model from the task data",
                            description="Train the 5-member composition ensemble of one task, seeded.")
-    train.add_argument("--task", required=True, help=", ".join(TASKS))
+    train.add_argument("--task", required=True,
+                       help="one of " + ", ".join(TASKS) + "; or several joined by commas to train one network "
+                            "on tasks that share their training formulas (then --out and --add-to are folders)")
     train.add_argument("--data-dir", default=str(Path("..") / "shared" / "data" / "materials" / "composition"),
                        help="folder with <task>/{train,val}.csv (default ../shared/data/materials/composition)")
     train.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
@@ -177,6 +195,13 @@ def add_commands(sub) -> None:
     train.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     train.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
+    train.add_argument("--dropout", type=float, default=None, help="dropout of the network (default 0.1)")
+    train.add_argument("--loss", choices=["l1", "laplace"], default="l1",
+                       help="l1: L1 for the mean, Laplace NLL for the scale (default); laplace: one NLL for both")
+    train.add_argument("--batching", choices=["width", "random"], default="width",
+                       help="width: batches of formulas with equal element counts (default, ~2x faster); "
+                            "random: plain shuffled batches")
     train.add_argument("--add-to", metavar="CHECKPOINT", default=None,
                        help="write the union of this checkpoint's members and the new run's, recalibrated "
                             "(independent seeds make a better ensemble than one run's snapshots)")

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..errors import MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
-__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "merge_runs", "element_counts"]
+__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "merge_runs", "element_counts"]
 
 
 @dataclass
@@ -36,6 +36,13 @@ class TrainingPlan:
     weight_decay: float = 1e-4
     seed: int = 20261122
     config: CompNetConfig | None = None
+    #: ``"l1"``: the mean follows the L1 loss and the scale head a Laplace NLL of the detached
+    #: residual; ``"laplace"``: one Laplace NLL for both (the 2026-11 first release; it underfits
+    #: large tasks because hard samples get a wide scale and a small gradient).
+    loss: str = "l1"
+    #: ``"width"``: each batch holds formulas with the same number of elements, so no padding is
+    #: computed (about 2x faster); ``"random"``: plain shuffled batches (the first release).
+    batching: str = "width"
 
 
 def plan_for(n_train: int, budget: int = 800_000) -> TrainingPlan:
@@ -43,6 +50,33 @@ def plan_for(n_train: int, budget: int = 800_000) -> TrainingPlan:
     epochs = int(min(300, max(20, budget // max(n_train, 1))))
     batch = 128 if n_train < 10_000 else 256
     return TrainingPlan(epochs=epochs, batch_size=batch)
+
+
+def _batches(width: np.ndarray, batch_size: int, batching: str, rng) -> list[np.ndarray]:
+    """One epoch's batches of row indices, in random order."""
+    if batching == "random":
+        order = rng.permutation(len(width))
+        return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    if batching != "width":
+        raise MatfoldInputError(f"unknown batching {batching!r}; use 'width' or 'random'")
+    blocks = []
+    for n in np.unique(width):
+        rows = rng.permutation(np.flatnonzero(width == n))
+        blocks += [rows[s:s + batch_size] for s in range(0, len(rows), batch_size)]
+    return [blocks[k] for k in rng.permutation(len(blocks))]
+
+
+def _loss(out, target, kind: str):
+    """Training loss of the network output ``(mean, log scale)`` against the standardised target."""
+    import torch
+
+    mu, log_b = out[:, 0], out[:, 1].clamp(-7, 5)
+    resid = torch.abs(mu - target)
+    if kind == "laplace":
+        return (resid * torch.exp(-log_b) + log_b).mean()
+    if kind == "l1":
+        return resid.mean() + (resid.detach() * torch.exp(-log_b) + log_b).mean()
+    raise MatfoldInputError(f"unknown loss {kind!r}; use 'l1' or 'laplace'")
 
 
 def load_task_csv(path: str | Path):
@@ -95,43 +129,75 @@ def train_task(
     weights in float16, the target scaling, the val MAE of the ensemble and of
     each member, and the uncertainty calibration on val.
     """
+    outs = None if out is None else {task: out}
+    return train_joint([task], data_dir, outs, plan=plan, threads=threads, progress=progress, log=log)[task]
+
+
+def train_joint(
+    tasks: Sequence[str],
+    data_dir: str | Path,
+    outs: Mapping[str, str | Path] | None = None,
+    *,
+    plan: TrainingPlan | None = None,
+    threads: int = 1,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """Train one network on several tasks that share their training formulas; one ensemble per task.
+
+    The tasks must have the same ``train.csv`` formulas in the same order (the three
+    AFLOW elastic tasks; ``matbench_log_kvrh`` and ``matbench_log_gvrh``), so no val
+    or test formula of one task is trained on through another. The network has one
+    (mean, log scale) output pair per task; each task's checkpoint keeps its own pair,
+    so it is an ordinary single-task model. Returns ``{task: checkpoint}``.
+    """
     import torch
 
-    if task not in TASKS:
-        raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    tasks = list(tasks)
+    for task in tasks:
+        if task not in TASKS:
+            raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    if len(set(tasks)) != len(tasks) or not tasks:
+        raise MatfoldInputError(f"name each task once: {tasks}")
     torch.set_num_threads(threads)
-    folder = Path(data_dir) / task
-    train = load_task_csv(folder / "train.csv")
-    val = load_task_csv(folder / "val.csv")
-    plan = plan or plan_for(len(train))
+    trains = [load_task_csv(Path(data_dir) / t / "train.csv") for t in tasks]
+    vals = [load_task_csv(Path(data_dir) / t / "val.csv") for t in tasks]
+    for task, frame in zip(tasks[1:], trains[1:]):
+        if list(frame.formula) != list(trains[0].formula):
+            raise MatfoldInputError(
+                f"{task} and {tasks[0]} do not share their training formulas; joint training would let "
+                "one task see the other's val or test formulas. Train them separately.")
+    plan = plan or plan_for(len(trains[0]))
     cfg = plan.config or CompNetConfig()
     torch.manual_seed(plan.seed)
     rng = np.random.default_rng(plan.seed)
 
-    idx, frac = encode_compositions(train.formula)
-    y = train.target.to_numpy(np.float32)
-    mean, std = float(y.mean()), float(y.std())
+    idx, frac = encode_compositions(trains[0].formula)
+    ys = np.stack([t.target.to_numpy(np.float32) for t in trains], axis=1)
+    means, stds = ys.mean(axis=0).astype(float), ys.std(axis=0).astype(float)
     idx_t, frac_t = torch.from_numpy(idx), torch.from_numpy(frac)
-    y_t = torch.from_numpy((y - mean) / std)
+    y_t = torch.from_numpy(((ys - means) / stds).astype(np.float32))
     model = CompNet(cfg)
+    if len(tasks) > 1:
+        model.head[-1] = torch.nn.Linear(cfg.d_model, 2 * len(tasks))
     opt = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
     lr_at = _schedule(plan.epochs, plan.members, plan.lr)
-    steps = math.ceil(len(train) / plan.batch_size)
+    width = (idx > 0).sum(axis=1)
     cycle = _cycle_epochs(plan.epochs, plan.members)
     snapshot_at = {plan.epochs - cycle * k for k in range(plan.members)}
     members: list[dict] = []
-    bar = _bar(plan.epochs, f"train {task}", progress)
+    bar = _bar(plan.epochs, f"train {'+'.join(tasks)}", progress)
     started = time.perf_counter()
     for epoch in range(plan.epochs):
         model.train()
-        order = torch.from_numpy(rng.permutation(len(train)))
-        for s in range(steps):
+        batches = _batches(width, plan.batch_size, plan.batching, rng)
+        for s, rows in enumerate(batches):
             for group in opt.param_groups:
-                group["lr"] = lr_at(epoch + s / steps)
-            j = order[s * plan.batch_size:(s + 1) * plan.batch_size]
-            out_ = model(idx_t[j], frac_t[j])
-            mu, log_b = out_[:, 0], out_[:, 1].clamp(-7, 5)
-            loss = (torch.abs(mu - y_t[j]) * torch.exp(-log_b) + log_b).mean()
+                group["lr"] = lr_at(epoch + s / len(batches))
+            j = torch.from_numpy(rows)
+            n = int(width[rows].max())
+            out_ = model(idx_t[j, :n], frac_t[j, :n])
+            loss = sum(_loss(out_[:, 2 * k:2 * k + 2], y_t[j, k], plan.loss) for k in range(len(tasks)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -144,15 +210,21 @@ def train_task(
 
     from .ensemble import CompositionEnsemble  # the same code that serves predictions
 
-    ens = CompositionEnsemble.from_members(task, cfg, members, mean, std)
-    run = {"epochs": plan.epochs, "batch_size": plan.batch_size, "seed": plan.seed,
-           "train_seconds": round(elapsed, 1)}
-    checkpoint = _calibrate(ens, train, val, run, log)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, out)
-    return checkpoint
+    last = [k for k in members[0] if k.startswith("head.")][-2:]  # the output layer's weight and bias
+    checkpoints = {}
+    for k, task in enumerate(tasks):
+        states = [{name: (v[2 * k:2 * k + 2] if name in last else v) for name, v in m.items()} for m in members]
+        ens = CompositionEnsemble.from_members(task, cfg, states, means[k], stds[k])
+        run = {"epochs": plan.epochs, "batch_size": plan.batch_size, "seed": plan.seed, "lr": plan.lr,
+               "loss": plan.loss, "batching": plan.batching, "train_seconds": round(elapsed, 1)}
+        if len(tasks) > 1:
+            run["trained_with"] = [t for t in tasks if t != task]
+        checkpoints[task] = _calibrate(ens, trains[k], vals[k], run, log)
+        if outs is not None and task in outs:
+            target = Path(outs[task])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(checkpoints[task], target)
+    return checkpoints
 
 
 def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
@@ -212,7 +284,8 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     states = [m.state_dict() for r in runs for m in r.module.members]
     merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std)
     folder = Path(data_dir) / task
-    run = {"merged_from": [{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "val_mae")}
+    run = {"merged_from": [{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss",
+                                                          "batching", "val_mae")}
                            for r in runs],
            "seed": [r.metrics.get("seed") for r in runs], "epochs": first.metrics.get("epochs")}
     checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
