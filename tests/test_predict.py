@@ -250,3 +250,26 @@ def test_joint_training_refuses_tasks_with_different_training_formulas(tmp_path)
     code = main(["train", "--task", "matbench_log_kvrh,mp_bulk_modulus", "--data-dir", str(DATA),
                  "--epochs", "1", "--out", str(tmp_path)])
     assert code == 2 and not list(tmp_path.iterdir())
+
+
+def test_merging_can_keep_the_last_snapshots_of_each_run(tiny, tmp_path):
+    from matfold_kernel.properties.training import merge_runs
+
+    torch.set_num_threads(1)
+    path, first = tiny
+    runs = []
+    for seed in (7, 8):
+        runs.append(tmp_path / f"seed{seed}.pt")
+        train_task("mp_bulk_modulus", DATA, runs[-1], plan=TrainingPlan(epochs=10, batch_size=32, config=TINY,
+                   seed=seed), progress=False, log=lambda m: None)
+    quiet = lambda m: None  # noqa: E731
+    two = merge_runs("mp_bulk_modulus", DATA, [path, runs[0]], tmp_path / "two.pt", log=quiet, keep=2)
+    assert len(two["members"]) == 4
+    # the kept members are each run's last snapshots
+    for got, want in zip(two["members"][:2], first["members"][-2:]):
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    # a merge of a merge keeps the earlier merge whole and lists every run once
+    three = merge_runs("mp_bulk_modulus", DATA, [tmp_path / "two.pt", runs[1]], None, log=quiet, keep=2)
+    assert len(three["members"]) == 6
+    assert three["metrics"]["seed"] == [20261122, 7, 8]
+    assert [r["members"] for r in three["metrics"]["merged_from"]] == [2, 2, 2]

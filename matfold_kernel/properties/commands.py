@@ -156,7 +156,7 @@ def _cmd_train(args) -> int:
             runs = {t: Path(tmp) / f"{t}.pt" for t in tasks}
             train_joint(tasks, data, runs, plan=plan, threads=args.threads, progress=True, log=log)
             for t in tasks:
-                merge_runs(t, data, [previous[t], runs[t]], outs[t], log=log)
+                merge_runs(t, data, [previous[t], runs[t]], outs[t], log=log, keep=args.keep)
     else:
         train_joint(tasks, data, outs, plan=plan, threads=args.threads, progress=True, log=log)
     for t in tasks:
@@ -205,4 +205,6 @@ def add_commands(sub) -> None:
     train.add_argument("--add-to", metavar="CHECKPOINT", default=None,
                        help="write the union of this checkpoint's members and the new run's, recalibrated "
                             "(independent seeds make a better ensemble than one run's snapshots)")
+    train.add_argument("--keep", type=int, default=None, metavar="N",
+                       help="with --add-to: keep the last N snapshot members of each single run (default all 5)")
     train.set_defaults(func=_cmd_train)

@@ -174,9 +174,11 @@ def train_joint(
 
     idx, frac = encode_compositions(trains[0].formula)
     ys = np.stack([t.target.to_numpy(np.float32) for t in trains], axis=1)
-    means, stds = ys.mean(axis=0).astype(float), ys.std(axis=0).astype(float)
+    # column by column, as a single-task run computes them, so runs of either kind can be merged
+    means = np.array([float(np.ascontiguousarray(ys[:, k]).mean()) for k in range(len(tasks))])
+    stds = np.array([float(np.ascontiguousarray(ys[:, k]).std()) for k in range(len(tasks))])
     idx_t, frac_t = torch.from_numpy(idx), torch.from_numpy(frac)
-    y_t = torch.from_numpy(((ys - means) / stds).astype(np.float32))
+    y_t = torch.from_numpy((ys - means.astype(np.float32)) / stds.astype(np.float32))  # float32 throughout
     model = CompNet(cfg)
     if len(tasks) > 1:
         model.head[-1] = torch.nn.Linear(cfg.d_model, 2 * len(tasks))
@@ -195,7 +197,8 @@ def train_joint(
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch + s / len(batches))
             j = torch.from_numpy(rows)
-            n = int(width[rows].max())
+            # width batches drop the padding; random ones keep it, as the first release did
+            n = int(width[rows].max()) if plan.batching == "width" else idx.shape[1]
             out_ = model(idx_t[j, :n], frac_t[j, :n])
             loss = sum(_loss(out_[:, 2 * k:2 * k + 2], y_t[j, k], plan.loss) for k in range(len(tasks)))
             opt.zero_grad(set_to_none=True)
@@ -265,11 +268,14 @@ def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
 
 
 def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | None = None,
-               log: Callable[[str], None] = print) -> dict:
+               log: Callable[[str], None] = print, keep: int | None = None) -> dict:
     """One ensemble from the members of several runs of ``task`` (e.g. two seeds), recalibrated on val.
 
     Independent runs disagree more than the snapshots of one run, so their union is a
     better ensemble. All runs must share the architecture and the training data.
+    ``keep`` keeps only the last ``keep`` members of each single run (checkpoints that
+    are already merges keep all theirs): snapshots of one run are so alike that two of
+    them do about as well as five, and the file stays small.
     """
     import torch
 
@@ -278,16 +284,27 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     runs = [CompositionEnsemble.load(p) for p in checkpoints]
     first = runs[0]
     for other in runs[1:]:
-        if (other.task, other.config, other.target_mean, other.target_std) != (
-                first.task, first.config, first.target_mean, first.target_std) or other.task != task:
+        same_scaling = np.allclose([other.target_mean, other.target_std], [first.target_mean, first.target_std],
+                                   rtol=1e-5, atol=0)  # float32 sums differ in the last bits
+        if (other.task, other.config) != (first.task, first.config) or other.task != task or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
-    states = [m.state_dict() for r in runs for m in r.module.members]
+    def kept(r):
+        members = list(r.module.members)
+        return members if keep is None or "merged_from" in r.metrics else members[-keep:]
+
+    states = [m.state_dict() for r in runs for m in kept(r)]
     merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std)
     folder = Path(data_dir) / task
-    run = {"merged_from": [{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss",
-                                                          "batching", "val_mae")}
-                           for r in runs],
-           "seed": [r.metrics.get("seed") for r in runs], "epochs": first.metrics.get("epochs")}
+    sources = []
+    for r in runs:  # flatten earlier merges so the record lists every run
+        sources += r.metrics["merged_from"] if "merged_from" in r.metrics else [
+            {**{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
+                                               "trained_with", "val_mae")},
+             "members": len(kept(r))}]
+    seeds = []
+    for r in runs:
+        seeds += r.metrics["seed"] if isinstance(r.metrics.get("seed"), list) else [r.metrics.get("seed")]
+    run = {"merged_from": sources, "seed": seeds, "epochs": first.metrics.get("epochs")}
     checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
                             run, log)
     if out is not None:
