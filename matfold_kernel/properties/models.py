@@ -87,5 +87,9 @@ def composition_card(model) -> ModelCard:
             f"{m.get('val_within_1sigma', float('nan')):.0%} of errors within 1σ, "
             f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ."
         ),
-        extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed")},
+        extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
+               # runs from before the loss was recorded all used the Laplace NLL
+               "runs": [{k: v for k, v in {"loss": "laplace", **r}.items()
+                         if k in ("seed", "epochs", "loss", "trained_with", "members", "val_mae") and v is not None}
+                        for r in m.get("merged_from", [m])]},
     )

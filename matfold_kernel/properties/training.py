@@ -10,6 +10,7 @@ factor; they are reported, never trained on. Everything is seeded.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -286,7 +287,10 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     for other in runs[1:]:
         same_scaling = np.allclose([other.target_mean, other.target_std], [first.target_mean, first.target_std],
                                    rtol=1e-5, atol=0)  # float32 sums differ in the last bits
-        if (other.task, other.config) != (first.task, first.config) or other.task != task or not same_scaling:
+        # dropout acts only in training: runs that differ in it make one ensemble
+        shape = lambda cfg: dataclasses.replace(cfg, dropout=0.0)  # noqa: E731
+        if (other.task, shape(other.config)) != (first.task, shape(first.config)) or other.task != task \
+                or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
     def kept(r):
         members = list(r.module.members)
