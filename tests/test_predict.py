@@ -273,3 +273,10 @@ def test_merging_can_keep_the_last_snapshots_of_each_run(tiny, tmp_path):
     assert len(three["members"]) == 6
     assert three["metrics"]["seed"] == [20261122, 7, 8]
     assert [r["members"] for r in three["metrics"]["merged_from"]] == [2, 2, 2]
+    # the same merge from the command line
+    out = tmp_path / "cli.pt"
+    assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--keep", "2", "--out", str(out),
+                 str(path), str(runs[0])]) == 0
+    assert len(CompositionEnsemble.load(out).module.members) == 4
+    assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--out", str(out),
+                 str(path), str(tmp_path / "nope.pt")]) == 2

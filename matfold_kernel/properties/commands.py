@@ -164,8 +164,24 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_merge(args) -> int:
+    from .models import shipped_model_path
+    from .training import merge_runs
+
+    if args.task not in TASKS:
+        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    for path in args.runs:
+        if not Path(path).is_file():
+            raise MatfoldInputError(f"no checkpoint {path}")
+    out = Path(args.out) if args.out else shipped_model_path(args.task)
+    merge_runs(args.task, Path(args.data_dir), args.runs, out, log=lambda m: print(m, file=sys.stderr),
+               keep=args.keep)
+    print(out)
+    return 0
+
+
 def add_commands(sub) -> None:
-    """Add ``predict`` and ``train`` to the ``matfold`` sub-command parser."""
+    """Add ``predict``, ``train`` and ``merge`` to the ``matfold`` sub-command parser."""
     pred = sub.add_parser(
         "predict", help="predict crystal properties (with uncertainty) for a structure, formula or CSV",
         description="Formation energy (eV/atom), band gap (eV), bulk and shear modulus (GPa), Debye temperature "
@@ -208,3 +224,14 @@ def add_commands(sub) -> None:
     train.add_argument("--keep", type=int, default=None, metavar="N",
                        help="with --add-to: keep the last N snapshot members of each single run (default all 5)")
     train.set_defaults(func=_cmd_train)
+
+    merge = sub.add_parser("merge", help="merge trained runs of one task into one ensemble, recalibrated on val",
+                           description="One ensemble from the members of several `matfold train` runs of a task.")
+    merge.add_argument("runs", nargs="+", metavar="CHECKPOINT", help="checkpoints written by `matfold train`")
+    merge.add_argument("--task", required=True, help=", ".join(TASKS))
+    merge.add_argument("--data-dir", default=str(Path("..") / "shared" / "data" / "materials" / "composition"),
+                       help="folder with <task>/{train,val}.csv (default ../shared/data/materials/composition)")
+    merge.add_argument("--keep", type=int, default=None, metavar="N",
+                       help="keep the last N snapshot members of each run (default all)")
+    merge.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
+    merge.set_defaults(func=_cmd_merge)
