@@ -280,3 +280,24 @@ def test_merging_can_keep_the_last_snapshots_of_each_run(tiny, tmp_path):
     assert len(CompositionEnsemble.load(out).module.members) == 4
     assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--out", str(out),
                  str(path), str(tmp_path / "nope.pt")]) == 2
+
+
+def test_selection_keeps_runs_that_help_and_leaves_out_a_bad_one(tiny, tmp_path):
+    from matfold_kernel.properties.training import select_runs
+
+    torch.set_num_threads(1)
+    path, first = tiny
+    good, bad = tmp_path / "good.pt", tmp_path / "bad.pt"
+    train_task("mp_bulk_modulus", DATA, good, plan=TrainingPlan(epochs=30, batch_size=32, config=TINY, seed=5),
+               progress=False, log=lambda m: None)
+    train_task("mp_bulk_modulus", DATA, bad, plan=TrainingPlan(epochs=1, batch_size=32, config=TINY, seed=6,
+               lr=1e-5), progress=False, log=lambda m: None)
+    maes = {p: CompositionEnsemble.load(p).metrics["val_mae"] for p in (path, good, bad)}
+    chosen = select_runs("mp_bulk_modulus", DATA, [bad, path, good], log=lambda m: None)
+    assert chosen[0] == min(maes, key=maes.get) and bad not in chosen
+    out = tmp_path / "selected.pt"
+    assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--select", "--out", str(out),
+                 str(bad), str(path), str(good)]) == 0
+    merged = CompositionEnsemble.load(out).metrics
+    assert merged["val_mae"] <= min(maes.values()) + 1e-9
+    assert len(merged["merged_from"]) == len(chosen)

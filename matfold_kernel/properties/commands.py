@@ -166,7 +166,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_merge(args) -> int:
     from .models import shipped_model_path
-    from .training import merge_runs
+    from .training import merge_runs, select_runs
 
     if args.task not in TASKS:
         raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
@@ -174,8 +174,11 @@ def _cmd_merge(args) -> int:
         if not Path(path).is_file():
             raise MatfoldInputError(f"no checkpoint {path}")
     out = Path(args.out) if args.out else shipped_model_path(args.task)
-    merge_runs(args.task, Path(args.data_dir), args.runs, out, log=lambda m: print(m, file=sys.stderr),
-               keep=args.keep)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    runs = args.runs
+    if args.select:
+        runs = select_runs(args.task, Path(args.data_dir), runs, keep=args.keep, log=log)
+    merge_runs(args.task, Path(args.data_dir), runs, out, log=log, keep=args.keep)
     print(out)
     return 0
 
@@ -233,5 +236,7 @@ def add_commands(sub) -> None:
                        help="folder with <task>/{train,val}.csv (default ../shared/data/materials/composition)")
     merge.add_argument("--keep", type=int, default=None, metavar="N",
                        help="keep the last N snapshot members of each run (default all)")
+    merge.add_argument("--select", action="store_true",
+                       help="merge only the runs chosen by greedy forward selection on val MAE")
     merge.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
     merge.set_defaults(func=_cmd_merge)

@@ -23,7 +23,7 @@ from ..errors import MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
-__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "merge_runs", "element_counts"]
+__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "merge_runs", "element_counts"]
 
 
 @dataclass
@@ -315,6 +315,44 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, out)
     return checkpoint
+
+
+def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None = None,
+                log: Callable[[str], None] = print) -> list:
+    """The runs, in order of choice, whose union has the lowest val MAE (greedy forward selection).
+
+    Start from the best run; add the run that lowers the val MAE of the ensemble mean most;
+    stop when none does (Caruana et al., ICML 2004, without replacement). Each run counts
+    with its last ``keep`` members. The choice uses val only, as the calibration does.
+    """
+    from .ensemble import CompositionEnsemble
+
+    val = load_task_csv(Path(data_dir) / task / "val.csv")
+    truth = val.target.to_numpy(np.float64)
+    vidx, vfrac = encode_compositions(val.formula)
+    means = []
+    for path in checkpoints:
+        ens = CompositionEnsemble.load(path)
+        if ens.task != task:
+            raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
+        members = ens.predict_arrays(vidx, vfrac).members
+        if keep is not None and "merged_from" not in ens.metrics:
+            members = members[-keep:]
+        means.append((np.mean(members, axis=0), len(members)))
+    chosen: list[int] = []
+    best = np.inf
+    while len(chosen) < len(means):
+        def mae_with(k):
+            total = sum(means[j][0] * means[j][1] for j in chosen + [k])
+            return float(np.abs(total / sum(means[j][1] for j in chosen + [k]) - truth).mean())
+
+        mae, k = min((mae_with(k), k) for k in range(len(means)) if k not in chosen)
+        if mae >= best:
+            break
+        chosen.append(k)
+        best = mae
+        log(f"{task}: + {checkpoints[k]} → val MAE {mae:.4g}")
+    return [checkpoints[k] for k in chosen]
 
 
 def element_counts(formulas) -> dict[str, int]:
