@@ -301,3 +301,28 @@ def test_selection_keeps_runs_that_help_and_leaves_out_a_bad_one(tiny, tmp_path)
     merged = CompositionEnsemble.load(out).metrics
     assert merged["val_mae"] <= min(maes.values()) + 1e-9
     assert len(merged["merged_from"]) == len(chosen)
+
+
+def test_init_from_starts_from_another_tasks_network(tiny, tmp_path):
+    from matfold_kernel.errors import MatfoldInputError
+    from matfold_kernel.properties.training import train_joint
+
+    torch.set_num_threads(1)
+    path, source = tiny
+    # a learning rate of ~0 leaves the starting weights in place, so the members show where training began
+    plan = TrainingPlan(epochs=2, batch_size=64, config=TINY, lr=1e-12, init_from=str(path))
+    ckpt = train_task("matbench_log_kvrh", DATA, None, plan=plan, progress=False, log=lambda m: None)
+    start = source["members"][-1]
+    assert all(torch.allclose(ckpt["members"][-1][k].float(), start[k].float(), atol=1e-3) for k in start)
+    assert ckpt["metrics"]["init_from"] == {"task": "mp_bulk_modulus", "val_mae": source["metrics"]["val_mae"],
+                                            "fresh": []}
+    # a joint network has its own output layer; everything else is taken over
+    joint = train_joint(["matbench_log_kvrh", "matbench_log_gvrh"], DATA, None, plan=plan, progress=False,
+                        log=lambda m: None)
+    assert joint["matbench_log_gvrh"]["metrics"]["init_from"]["fresh"] == ["head.5.bias", "head.5.weight"]
+    assert torch.allclose(joint["matbench_log_gvrh"]["members"][-1]["encoder.layers.0.linear1.weight"].float(),
+                          start["encoder.layers.0.linear1.weight"].float(), atol=1e-3)
+    other = TrainingPlan(epochs=2, batch_size=64, config=compnet.CompNetConfig(d_model=32, n_layers=1, n_heads=2,
+                         d_ff=32, n_fourier=4), init_from=str(path))
+    with pytest.raises(MatfoldInputError, match="another size"):
+        train_task("matbench_log_kvrh", DATA, None, plan=other, progress=False, log=lambda m: None)

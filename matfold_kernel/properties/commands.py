@@ -139,6 +139,10 @@ def _cmd_train(args) -> int:
         plan.lr = args.lr
     if args.dropout is not None:
         plan.config = CompNetConfig(dropout=args.dropout)
+    if args.init_from:
+        if not Path(args.init_from).is_file():
+            raise MatfoldInputError(f"--init-from: no checkpoint {args.init_from}")
+        plan.init_from = str(args.init_from)
     if len(tasks) == 1:
         outs = {tasks[0]: Path(args.out) if args.out else shipped_model_path(tasks[0])}
         previous = {tasks[0]: Path(args.add_to)} if args.add_to else {}
@@ -224,6 +228,8 @@ def add_commands(sub) -> None:
     train.add_argument("--add-to", metavar="CHECKPOINT", default=None,
                        help="write the union of this checkpoint's members and the new run's, recalibrated "
                             "(independent seeds make a better ensemble than one run's snapshots)")
+    train.add_argument("--init-from", metavar="CHECKPOINT", default=None,
+                       help="start from the last member of another task's checkpoint (transfer learning)")
     train.add_argument("--keep", type=int, default=None, metavar="N",
                        help="with --add-to: keep the last N snapshot members of each single run (default all 5)")
     train.set_defaults(func=_cmd_train)

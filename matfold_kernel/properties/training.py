@@ -44,6 +44,9 @@ class TrainingPlan:
     #: ``"width"``: each batch holds formulas with the same number of elements, so no padding is
     #: computed (about 2x faster); ``"random"``: plain shuffled batches (the first release).
     batching: str = "width"
+    #: a checkpoint of another task whose last member starts the network (transfer learning);
+    #: the output layer starts fresh when its shape differs
+    init_from: str | None = None
 
 
 def plan_for(n_train: int, budget: int = 800_000) -> TrainingPlan:
@@ -183,6 +186,17 @@ def train_joint(
     model = CompNet(cfg)
     if len(tasks) > 1:
         model.head[-1] = torch.nn.Linear(cfg.d_model, 2 * len(tasks))
+    started_from = None
+    if plan.init_from:
+        start = torch.load(plan.init_from, map_location="cpu", weights_only=False)
+        start_cfg = CompNetConfig(**start["config"])
+        if dataclasses.replace(start_cfg, dropout=cfg.dropout) != cfg:
+            raise MatfoldInputError(f"init_from {plan.init_from}: its network has another size ({start_cfg})")
+        own = model.state_dict()
+        weights = {k: v.float() for k, v in start["members"][-1].items() if k in own and v.shape == own[k].shape}
+        model.load_state_dict(weights, strict=False)
+        started_from = {"task": start.get("task"), "val_mae": start.get("metrics", {}).get("val_mae"),
+                        "fresh": sorted(set(own) - set(weights))}
     opt = torch.optim.AdamW(model.parameters(), lr=plan.lr, weight_decay=plan.weight_decay)
     lr_at = _schedule(plan.epochs, plan.members, plan.lr)
     width = (idx > 0).sum(axis=1)
@@ -223,6 +237,8 @@ def train_joint(
                "loss": plan.loss, "batching": plan.batching, "train_seconds": round(elapsed, 1)}
         if len(tasks) > 1:
             run["trained_with"] = [t for t in tasks if t != task]
+        if started_from:
+            run["init_from"] = started_from
         checkpoints[task] = _calibrate(ens, trains[k], vals[k], run, log)
         if outs is not None and task in outs:
             target = Path(outs[task])
