@@ -263,7 +263,8 @@ def test_merging_can_keep_the_last_snapshots_of_each_run(tiny, tmp_path):
         train_task("mp_bulk_modulus", DATA, runs[-1], plan=TrainingPlan(epochs=10, batch_size=32, config=TINY,
                    seed=seed), progress=False, log=lambda m: None)
     quiet = lambda m: None  # noqa: E731
-    two = merge_runs("mp_bulk_modulus", DATA, [path, runs[0]], tmp_path / "two.pt", log=quiet, keep=2)
+    two = merge_runs("mp_bulk_modulus", DATA, [path, runs[0]], tmp_path / "two.pt", log=quiet, keep=2,
+                     min_members=4)
     assert len(two["members"]) == 4
     # the kept members are each run's last snapshots
     for got, want in zip(two["members"][:2], first["members"][-2:]):
@@ -273,11 +274,15 @@ def test_merging_can_keep_the_last_snapshots_of_each_run(tiny, tmp_path):
     assert len(three["members"]) == 6
     assert three["metrics"]["seed"] == [20261122, 7, 8]
     assert [r["members"] for r in three["metrics"]["merged_from"]] == [2, 2, 2]
-    # the same merge from the command line
+    # two runs at --keep 2 would be 4 members: an ensemble has at least 5, so each keeps 3
     out = tmp_path / "cli.pt"
     assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--keep", "2", "--out", str(out),
                  str(path), str(runs[0])]) == 0
-    assert len(CompositionEnsemble.load(out).module.members) == 4
+    merged = CompositionEnsemble.load(out)
+    assert len(merged.module.members) == 6
+    assert [r["members"] for r in merged.metrics["merged_from"]] == [3, 3]
+    # one run alone keeps all its 5 snapshots
+    assert len(merge_runs("mp_bulk_modulus", DATA, [runs[1]], None, log=quiet, keep=2)["members"]) == 5
     assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--out", str(out),
                  str(path), str(tmp_path / "nope.pt")]) == 2
 

@@ -285,14 +285,16 @@ def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
 
 
 def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | None = None,
-               log: Callable[[str], None] = print, keep: int | None = None) -> dict:
+               log: Callable[[str], None] = print, keep: int | None = None, min_members: int = 5) -> dict:
     """One ensemble from the members of several runs of ``task`` (e.g. two seeds), recalibrated on val.
 
     Independent runs disagree more than the snapshots of one run, so their union is a
     better ensemble. All runs must share the architecture and the training data.
     ``keep`` keeps only the last ``keep`` members of each single run (checkpoints that
     are already merges keep all theirs): snapshots of one run are so alike that two of
-    them do about as well as five, and the file stays small.
+    them do about as well as five, and the file stays small. When the runs would then give
+    fewer than ``min_members`` members, each single run keeps one snapshot more until they
+    do (or until every snapshot is kept): an ensemble of fewer has too little spread.
     """
     import torch
 
@@ -308,9 +310,20 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
         if (other.task, shape(other.config)) != (first.task, shape(first.config)) or other.task != task \
                 or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
-    def kept(r):
+    def kept(r, n=None):
+        n = keep if n is None else n
         members = list(r.module.members)
-        return members if keep is None or "merged_from" in r.metrics else members[-keep:]
+        return members if n is None or "merged_from" in r.metrics else members[-n:]
+
+    if keep is not None:
+        most = max(len(r.module.members) for r in runs)
+        grown = keep
+        while grown < most and sum(len(kept(r, grown)) for r in runs) < min_members:
+            grown += 1
+        if grown != keep:
+            log(f"{task}: keeping the last {grown} snapshots of each run (not {keep}) for at least "
+                f"{min_members} members")
+            keep = grown
 
     states = [m.state_dict() for r in runs for m in kept(r)]
     merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std)
