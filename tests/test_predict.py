@@ -327,6 +327,19 @@ def test_init_from_starts_from_another_tasks_network(tiny, tmp_path):
     assert joint["matbench_log_gvrh"]["metrics"]["init_from"]["fresh"] == ["head.5.bias", "head.5.weight"]
     assert torch.allclose(joint["matbench_log_gvrh"]["members"][-1]["encoder.layers.0.linear1.weight"].float(),
                           start["encoder.layers.0.linear1.weight"].float(), atol=1e-3)
+    # a merged ensemble's model card still says which run was transferred from where
+    from matfold_kernel.properties import composition_card
+    from matfold_kernel.properties.training import merge_runs
+
+    torch.save(ckpt, tmp_path / "transfer.pt")
+    own = tmp_path / "own.pt"
+    train_task("matbench_log_kvrh", DATA, own, plan=TrainingPlan(epochs=2, batch_size=64, config=TINY),
+               progress=False, log=lambda m: None)
+    merge_runs("matbench_log_kvrh", DATA, [own, tmp_path / "transfer.pt"], tmp_path / "merged.pt",
+               log=lambda m: None)
+    runs = composition_card(CompositionEnsemble.load(tmp_path / "merged.pt")).extra["runs"]
+    assert [r.get("init_from") for r in runs] == [None, "mp_bulk_modulus"]
+    assert [r["dropout"] for r in runs] == [TINY.dropout] * 2
     other = TrainingPlan(epochs=2, batch_size=64, config=compnet.CompNetConfig(d_model=32, n_layers=1, n_heads=2,
                          d_ff=32, n_fourier=4), init_from=str(path))
     with pytest.raises(MatfoldInputError, match="another size"):

@@ -207,7 +207,8 @@ def add_commands(sub) -> None:
     pred.set_defaults(func=_cmd_predict)
 
     train = sub.add_parser("train", help="train a composition model from the task data",
-                           description="Train the 5-member composition ensemble of one task, seeded.")
+                           description="Train one seeded run of a task (or of tasks that share their training formulas): "
+                                       "five snapshot members; `matfold merge` makes an ensemble of several runs.")
     train.add_argument("--task", required=True,
                        help="one of " + ", ".join(TASKS) + "; or several joined by commas to train one network "
                             "on tasks that share their training formulas (then --out and --add-to are folders)")

@@ -64,6 +64,16 @@ def load_composition_model(task: str, path: str | Path | None = None, device: st
     return model
 
 
+def _run_card(run: dict) -> dict:
+    """What a model card says of one training run behind an ensemble."""
+    # runs from before the loss was recorded all used the Laplace NLL
+    card = {k: v for k, v in {"loss": "laplace", **run}.items()
+            if k in ("seed", "epochs", "loss", "dropout", "trained_with", "members", "val_mae") and v is not None}
+    if run.get("init_from"):  # transfer: the network started from another task's model
+        card["init_from"] = run["init_from"].get("task")
+    return card
+
+
 def composition_card(model) -> ModelCard:
     """The model card of a loaded composition ensemble."""
     task = TASKS[model.task]
@@ -89,7 +99,5 @@ def composition_card(model) -> ModelCard:
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
                # runs from before the loss was recorded all used the Laplace NLL
-               "runs": [{k: v for k, v in {"loss": "laplace", **r}.items()
-                         if k in ("seed", "epochs", "loss", "trained_with", "members", "val_mae") and v is not None}
-                        for r in m.get("merged_from", [m])]},
+               "runs": [_run_card(r) for r in m.get("merged_from", [m])]},
     )

@@ -332,8 +332,8 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     for r in runs:  # flatten earlier merges so the record lists every run
         sources += r.metrics["merged_from"] if "merged_from" in r.metrics else [
             {**{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
-                                               "trained_with", "val_mae")},
-             "members": len(kept(r))}]
+                                               "trained_with", "init_from", "val_mae")},
+             "dropout": r.config.dropout, "members": len(kept(r))}]
     seeds = []
     for r in runs:
         seeds += r.metrics["seed"] if isinstance(r.metrics.get("seed"), list) else [r.metrics.get("seed")]
