@@ -344,3 +344,17 @@ def test_init_from_starts_from_another_tasks_network(tiny, tmp_path):
                          d_ff=32, n_fourier=4), init_from=str(path))
     with pytest.raises(MatfoldInputError, match="another size"):
         train_task("matbench_log_kvrh", DATA, None, plan=other, progress=False, log=lambda m: None)
+
+
+def test_greedy_selection_adds_runs_whose_errors_cancel_and_stops():
+    from matfold_kernel.properties.training import greedy_mae, greedy_selection
+
+    truth = np.linspace(0.0, 10.0, 50)
+    runs = [truth + 5.0, truth + 1.0, truth - 1.2, truth + 0.5 * np.sin(truth)]
+    chosen = greedy_selection(runs, [2, 2, 2, 2], truth)
+    # the best run first, then the ones that pull the mean toward the truth; the +5 run never helps
+    assert chosen[0] == 3 and 0 not in chosen
+    maes = [greedy_mae([runs[k] for k in chosen[:j + 1]], [2] * (j + 1), truth) for j in range(len(chosen))]
+    assert all(b < a for a, b in zip(maes, maes[1:]))
+    # members weight the mean: a 2-member run and a 6-member run
+    assert greedy_mae([truth + 1.0, truth - 1.0], [2, 6], truth) == pytest.approx(0.5)

@@ -23,7 +23,8 @@ from ..errors import MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
-__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "merge_runs", "element_counts"]
+__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_means",
+           "greedy_selection", "merge_runs", "element_counts"]
 
 
 @dataclass
@@ -354,34 +355,55 @@ def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None =
     stop when none does (Caruana et al., ICML 2004, without replacement). Each run counts
     with its last ``keep`` members. The choice uses val only, as the calibration does.
     """
-    from .ensemble import CompositionEnsemble
-
     val = load_task_csv(Path(data_dir) / task / "val.csv")
     truth = val.target.to_numpy(np.float64)
-    vidx, vfrac = encode_compositions(val.formula)
+    means = run_means(task, checkpoints, val.formula, keep)
+    chosen = greedy_selection([m for m, _ in means], [n for _, n in means], truth)
+    for j in range(len(chosen)):
+        mae = greedy_mae([means[k][0] for k in chosen[:j + 1]], [means[k][1] for k in chosen[:j + 1]], truth)
+        log(f"{task}: + {checkpoints[chosen[j]]} → val MAE {mae:.4g}")
+    return [checkpoints[k] for k in chosen]
+
+
+def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list[tuple[np.ndarray, int]]:
+    """Each run's mean prediction over its last ``keep`` members (merges: all), and that member count."""
+    from .ensemble import CompositionEnsemble
+
+    idx, frac = encode_compositions(formulas)
     means = []
     for path in checkpoints:
         ens = CompositionEnsemble.load(path)
         if ens.task != task:
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
-        members = ens.predict_arrays(vidx, vfrac).members
+        members = ens.predict_arrays(idx, frac).members
         if keep is not None and "merged_from" not in ens.metrics:
             members = members[-keep:]
         means.append((np.mean(members, axis=0), len(members)))
+    return means
+
+
+def greedy_mae(means, counts, truth) -> float:
+    """MAE of the member-weighted mean of several runs' mean predictions."""
+    total = sum(m * n for m, n in zip(means, counts))
+    return float(np.abs(total / sum(counts) - truth).mean())
+
+
+def greedy_selection(means, counts, truth) -> list[int]:
+    """Indices of the runs chosen by greedy forward selection, in order of choice.
+
+    ``means[k]`` is run k's mean prediction on the selection rows (shape (n,)), ``counts[k]``
+    its number of members (its weight in the ensemble mean), ``truth`` the targets (shape (n,)).
+    """
     chosen: list[int] = []
     best = np.inf
     while len(chosen) < len(means):
-        def mae_with(k):
-            total = sum(means[j][0] * means[j][1] for j in chosen + [k])
-            return float(np.abs(total / sum(means[j][1] for j in chosen + [k]) - truth).mean())
-
-        mae, k = min((mae_with(k), k) for k in range(len(means)) if k not in chosen)
+        mae, k = min((greedy_mae([means[j] for j in chosen + [k]], [counts[j] for j in chosen + [k]], truth), k)
+                     for k in range(len(means)) if k not in chosen)
         if mae >= best:
             break
         chosen.append(k)
         best = mae
-        log(f"{task}: + {checkpoints[k]} → val MAE {mae:.4g}")
-    return [checkpoints[k] for k in chosen]
+    return chosen
 
 
 def element_counts(formulas) -> dict[str, int]:
