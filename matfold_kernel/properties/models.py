@@ -98,6 +98,5 @@ def composition_card(model) -> ModelCard:
             f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ."
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
-               # runs from before the loss was recorded all used the Laplace NLL
                "runs": [_run_card(r) for r in m.get("merged_from", [m])]},
     )

@@ -312,9 +312,7 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
                 or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
     def kept(r, n=None):
-        n = keep if n is None else n
-        members = list(r.module.members)
-        return members if n is None or "merged_from" in r.metrics else members[-n:]
+        return list(r.module.members)[_kept(r, keep if n is None else n)]
 
     if keep is not None:
         most = max(len(r.module.members) for r in runs)
@@ -365,6 +363,11 @@ def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None =
     return [checkpoints[k] for k in chosen]
 
 
+def _kept(ens, keep: int | None) -> slice:
+    """The members of a run that a merge keeps: its last ``keep`` snapshots; all of an earlier merge."""
+    return slice(None) if keep is None or "merged_from" in ens.metrics else slice(-keep, None)
+
+
 def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list[tuple[np.ndarray, int]]:
     """Each run's mean prediction over its last ``keep`` members (merges: all), and that member count."""
     from .ensemble import CompositionEnsemble
@@ -375,9 +378,7 @@ def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list
         ens = CompositionEnsemble.load(path)
         if ens.task != task:
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
-        members = ens.predict_arrays(idx, frac).members
-        if keep is not None and "merged_from" not in ens.metrics:
-            members = members[-keep:]
+        members = ens.predict_arrays(idx, frac).members[_kept(ens, keep)]
         means.append((np.mean(members, axis=0), len(members)))
     return means
 
