@@ -358,3 +358,28 @@ def test_greedy_selection_adds_runs_whose_errors_cancel_and_stops():
     assert all(b < a for a, b in zip(maes, maes[1:]))
     # members weight the mean: a 2-member run and a 6-member run
     assert greedy_mae([truth + 1.0, truth - 1.0], [2, 6], truth) == pytest.approx(0.5)
+
+
+def test_cell_size_network_reads_the_formula_as_written(tmp_path, monkeypatch):
+    # a cell_size network takes the amounts as written and tells NaCl from Na4Cl4, but not ClNa from NaCl
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))
+    torch.set_num_threads(1)
+    cfg = compnet.CompNetConfig(**{**TINY.to_dict(), "cell_size": True})
+    out = tmp_path / "cell.pt"
+    ckpt = train_task("mp_bulk_modulus", DATA, out, plan=TrainingPlan(epochs=3, batch_size=64, config=cfg),
+                      progress=False, log=lambda m: None)
+    assert ckpt["config"]["cell_size"] is True
+    ens = CompositionEnsemble.load(out)
+    idx, amounts = ens.encode(["Na4Cl4", "NaCl", "ClNa", "Fe0.9Ni0.1"])
+    np.testing.assert_allclose(amounts[:, 0], [4, 1, 1, 0.9])
+    res = predict_formulas(["Na4Cl4", "NaCl", "ClNa"], "mp_bulk_modulus", model_path=out, backend="torch")
+    assert abs(res.mean[0] - res.mean[1]) > 1e-4
+    assert res.mean[1] == pytest.approx(res.mean[2], rel=1e-6)
+    # an ordinary network sees only fractions
+    plain_idx, plain = compnet.encode_compositions(["Na4Cl4", "NaCl"])
+    np.testing.assert_allclose(plain[0], plain[1])
+    # ONNX carries the cell-size input too
+    formulas = ["Na4Cl4", "LiFePO4", "Li4Fe4P4O16", "Ba2YCu3O7", "Fe0.9Ni0.1"]
+    idx, amounts = ens.encode(formulas)
+    assert np.abs(ens.raw_outputs(idx, amounts, "torch") - ens.raw_outputs(idx, amounts, "onnx")).max() <= 1e-4

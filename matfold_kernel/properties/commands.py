@@ -137,8 +137,9 @@ def _cmd_train(args) -> int:
     plan.loss, plan.batching = args.loss, args.batching
     if args.lr is not None:
         plan.lr = args.lr
-    if args.dropout is not None:
-        plan.config = CompNetConfig(dropout=args.dropout)
+    if args.dropout is not None or args.cell_size:
+        plan.config = CompNetConfig(dropout=0.1 if args.dropout is None else args.dropout,
+                                    cell_size=args.cell_size)
     if args.init_from:
         if not Path(args.init_from).is_file():
             raise MatfoldInputError(f"--init-from: no checkpoint {args.init_from}")
@@ -221,6 +222,9 @@ def add_commands(sub) -> None:
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
     train.add_argument("--dropout", type=float, default=None, help="dropout of the network (default 0.1)")
+    train.add_argument("--cell-size", action="store_true",
+                       help="let the network read the number of atoms of each formula as written "
+                            "(Cl4Hg4N4: 12), a hint of the polymorph in the Materials Project tasks")
     train.add_argument("--loss", choices=["l1", "laplace"], default="l1",
                        help="l1: L1 for the mean, Laplace NLL for the scale (default); laplace: one NLL for both")
     train.add_argument("--batching", choices=["width", "random"], default="width",

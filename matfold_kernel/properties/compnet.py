@@ -8,6 +8,13 @@ elements attend to each other; a fraction-aware attention pool (as in Roost,
 Goodall & Lee, Nat. Commun. 11, 6280 (2020)) gives one vector per formula, and a
 small network returns the mean and the log of a Laplace scale (aleatoric
 uncertainty) of the standardised target.
+
+With ``cell_size`` the network also reads how many atoms the formula has as written
+(``"Cl4Hg4N4"``: 12, ``"HgNCl"``: 3). The task formulas are those of the computed
+unit cells, and the cell is a hint of the polymorph: the small cells of the Materials
+Project data are mostly hypothetical prototypes, far less stable than large cells of
+the same elements. Such a network takes the amounts as written in place of the fractions
+(``encode_compositions(..., amounts=True)``) and normalises them itself.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .composition import ELEMENTS, MAX_Z, fractions
+from .composition import ELEMENTS, MAX_Z, fractions, parse_formula
 from .elements import element_embedding, element_table
 
 __all__ = ["CompNetConfig", "CompNet", "encode_compositions", "MAX_ELEMENTS"]
@@ -38,14 +45,27 @@ class CompNetConfig:
     d_ff: int = 256
     dropout: float = 0.1
     n_fourier: int = 16
+    #: read the number of atoms of the formula as written (see the module docstring)
+    cell_size: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def encode_compositions(compositions: Iterable[Mapping[str, float] | str]) -> tuple[np.ndarray, np.ndarray]:
-    """Element indices (1..94, 0 = padding) and fractions, both of shape (n, L), L ≤ MAX_ELEMENTS."""
-    rows = [sorted(fractions(c).items(), key=lambda kv: -kv[1]) for c in compositions]
+def encode_compositions(compositions: Iterable[Mapping[str, float] | str],
+                        amounts: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Element indices (1..94, 0 = padding) and fractions, both of shape (n, L), L ≤ MAX_ELEMENTS.
+
+    With ``amounts`` the second array holds the amounts as written (atoms per formula)
+    instead of fractions: the input of a ``cell_size`` network. Elements are in order of
+    falling amount either way.
+    """
+    def amounts_of(c):
+        comp = parse_formula(c) if isinstance(c, str) else dict(c)
+        return {s: float(a) for s, a in comp.items()}
+
+    rows = [sorted((amounts_of(c) if amounts else fractions(c)).items(), key=lambda kv: -kv[1])
+            for c in compositions]
     width = max((len(r) for r in rows), default=1)
     idx = np.zeros((len(rows), width), dtype=np.int64)
     frac = np.zeros((len(rows), width), dtype=np.float32)
@@ -86,6 +106,8 @@ def CompNet(config: CompNetConfig | None = None):  # noqa: N802 - a factory that
             self.embed = nn.Embedding(MAX_Z + 1, d, padding_idx=0)
             self.project = nn.Linear(table.shape[1], d)
             self.frac_encode = nn.Sequential(nn.Linear(4 * cfg.n_fourier + 2, d), nn.SiLU(), nn.Linear(d, d))
+            if cfg.cell_size:
+                self.cell_encode = nn.Sequential(nn.Linear(2 * cfg.n_fourier + 1, d), nn.SiLU(), nn.Linear(d, d))
             layer = nn.TransformerEncoderLayer(
                 d, cfg.n_heads, cfg.d_ff, cfg.dropout, activation="gelu", batch_first=True, norm_first=True
             )
@@ -96,9 +118,18 @@ def CompNet(config: CompNetConfig | None = None):  # noqa: N802 - a factory that
                                       nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, 2))
 
         def forward(self, idx, frac):
-            """idx: (B, L) int64 element indices; frac: (B, L) float32 fractions → (B, 2): mean, log scale."""
+            """idx: (B, L) int64 element indices; frac: (B, L) float32 fractions → (B, 2): mean, log scale.
+
+            A ``cell_size`` network takes the amounts (atoms per formula) as ``frac``.
+            """
             mask = idx == 0
             x = self.embed(idx) + self.project(self.element_properties[idx])
+            if cfg.cell_size:
+                atoms = frac.sum(dim=-1, keepdim=True)  # (B, 1)
+                frac = frac / atoms
+                cell = torch.log(atoms.clamp(1.0, 1000.0)) / math.log(1000.0)  # 0..1
+                ang = cell * self.freqs
+                x = x + self.cell_encode(torch.cat([torch.sin(ang), torch.cos(ang), cell], dim=-1)).unsqueeze(1)
             f = frac.unsqueeze(-1)
             logf = torch.log(f.clamp_min(1e-6)) / math.log(1e-6) # 0..1
             ang = torch.cat([f * self.freqs, logf * self.freqs], dim=-1)

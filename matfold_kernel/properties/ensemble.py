@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .compnet import CompNet, CompNetConfig
+from .compnet import CompNet, CompNetConfig, encode_compositions
 
 __all__ = ["CompositionEnsemble", "EnsemblePrediction", "FORMAT"]
 
@@ -118,6 +118,10 @@ class CompositionEnsemble:
         return self
 
     # -- inference ---------------------------------------------------------
+    def encode(self, compositions) -> tuple[np.ndarray, np.ndarray]:
+        """Formulas or ``{symbol: amount}`` mappings → the (idx, frac) arrays these members take."""
+        return encode_compositions(compositions, amounts=self.config.cell_size)
+
     def raw_outputs(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch",
                     batch_size: int = 2048) -> np.ndarray:
         """Member outputs (n, M, 2) in standardised units: mean and log Laplace scale."""

@@ -1,7 +1,8 @@
 """ONNX export of composition ensembles, run on ONNX Runtime.
 
 Every member shares one graph: inputs ``idx`` (int64, batch × elements) and ``frac``
-(float32, same shape), output (batch × 2); the members differ only in their weights. Exported with the
+(float32, same shape: fractions, or the amounts as written for a ``cell_size`` network),
+output (batch × 2); the members differ only in their weights. Exported with the
 dynamo exporter (``torch.onnx.export(..., dynamo=True)``); the session uses the CUDA
 execution provider when ONNX Runtime has it, else the CPU.
 """

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import MatfoldInputError
 from .base import PROPERTIES
 from .composition import parse_formula
-from .compnet import MAX_ELEMENTS, encode_compositions
+from .compnet import MAX_ELEMENTS
 from .models import MODEL_VERSION, load_composition_model
 from .tasks import DEFAULT_TASK, TASKS
 
@@ -91,7 +91,7 @@ def predict_formulas(formulas: Sequence[Any], task: str, *, model_path: str | Pa
     mean = np.full(n, np.nan)
     std = np.full(n, np.nan)
     if good:
-        idx, frac = encode_compositions(comps)
+        idx, frac = model.encode(comps)
         pred = model.predict_arrays(idx, frac, backend=backend)
         mean[good], std[good] = pred.mean, pred.std
         if TASKS[task].property in NON_NEGATIVE and not TASKS[task].log10:

@@ -177,7 +177,7 @@ def train_joint(
     torch.manual_seed(plan.seed)
     rng = np.random.default_rng(plan.seed)
 
-    idx, frac = encode_compositions(trains[0].formula)
+    idx, frac = encode_compositions(trains[0].formula, amounts=cfg.cell_size)
     ys = np.stack([t.target.to_numpy(np.float32) for t in trains], axis=1)
     # column by column, as a single-task run computes them, so runs of either kind can be merged
     means = np.array([float(np.ascontiguousarray(ys[:, k]).mean()) for k in range(len(tasks))])
@@ -191,7 +191,8 @@ def train_joint(
     if plan.init_from:
         start = torch.load(plan.init_from, map_location="cpu", weights_only=False)
         start_cfg = CompNetConfig(**start["config"])
-        if dataclasses.replace(start_cfg, dropout=cfg.dropout) != cfg:
+        # a start without the cell-size input still gives every other weight
+        if dataclasses.replace(start_cfg, dropout=cfg.dropout, cell_size=cfg.cell_size) != cfg:
             raise MatfoldInputError(f"init_from {plan.init_from}: its network has another size ({start_cfg})")
         own = model.state_dict()
         weights = {k: v.float() for k, v in start["members"][-1].items() if k in own and v.shape == own[k].shape}
@@ -250,7 +251,7 @@ def train_joint(
 
 def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
     """Val MAE, the 1σ calibration factor and the domain of ``ens``; returns its checkpoint."""
-    vidx, vfrac = encode_compositions(val.formula)
+    vidx, vfrac = ens.encode(val.formula)
     pred = ens.predict_arrays(vidx, vfrac)
     truth = val.target.to_numpy(np.float64)
     err = np.abs(pred.mean - truth)
@@ -372,13 +373,12 @@ def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list
     """Each run's mean prediction over its last ``keep`` members (merges: all), and that member count."""
     from .ensemble import CompositionEnsemble
 
-    idx, frac = encode_compositions(formulas)
     means = []
     for path in checkpoints:
         ens = CompositionEnsemble.load(path)
         if ens.task != task:
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
-        members = ens.predict_arrays(idx, frac).members[_kept(ens, keep)]
+        members = ens.predict_arrays(*ens.encode(formulas)).members[_kept(ens, keep)]
         means.append((np.mean(members, axis=0), len(members)))
     return means
 
