@@ -383,3 +383,38 @@ def test_cell_size_network_reads_the_formula_as_written(tmp_path, monkeypatch):
     formulas = ["Na4Cl4", "LiFePO4", "Li4Fe4P4O16", "Ba2YCu3O7", "Fe0.9Ni0.1"]
     idx, amounts = ens.encode(formulas)
     assert np.abs(ens.raw_outputs(idx, amounts, "torch") - ens.raw_outputs(idx, amounts, "onnx")).max() <= 1e-4
+
+
+def test_ensembles_can_mix_members_with_and_without_the_cell_size(tiny, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from matfold_kernel.properties.models import composition_card
+    from matfold_kernel.properties.training import merge_runs
+
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))
+    torch.set_num_threads(1)
+    plain, _ = tiny
+    cell = tmp_path / "cell.pt"
+    cfg = compnet.CompNetConfig(**{**TINY.to_dict(), "cell_size": True})
+    train_task("mp_bulk_modulus", DATA, cell, plan=TrainingPlan(epochs=3, batch_size=64, config=cfg),
+               progress=False, log=lambda m: None)
+    out = tmp_path / "mixed.pt"
+    merge_runs("mp_bulk_modulus", DATA, [plain, cell], out, log=lambda m: None, keep=2)
+    mixed = CompositionEnsemble.load(out)
+    assert [c.cell_size for c in mixed.member_configs] == [False] * 3 + [True] * 3  # grown to 5+ members
+    assert mixed.takes_amounts
+    formulas = ["Na4Cl4", "NaCl", "LiFePO4", "Ba2YCu3O7", "Fe0.9Ni0.1"]
+    # the plain members see the fractions they were trained on: their outputs are those of the plain run
+    a = CompositionEnsemble.load(plain)
+    got = mixed.raw_outputs(*mixed.encode(formulas))[:, :3]
+    want = a.raw_outputs(*a.encode(formulas))[:, -3:]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the plain members cannot tell NaCl from Na4Cl4; the cell members can
+    assert np.allclose(got[0], got[1], atol=1e-6)
+    cell_out = mixed.raw_outputs(*mixed.encode(formulas))[:, 3:]
+    assert np.abs(cell_out[0] - cell_out[1]).max() > 1e-4
+    # ONNX: one graph per kind of member, parity with PyTorch
+    idx, amounts = mixed.encode(formulas)
+    assert np.abs(mixed.raw_outputs(idx, amounts, "torch") - mixed.raw_outputs(idx, amounts, "onnx")).max() <= 1e-4
+    card = composition_card(mixed)
+    assert "unit cell" in card.notes
+    assert [r.get("cell_size", False) for r in card.extra["runs"]] == [False, True]

@@ -4,6 +4,10 @@ The members' outputs are combined as a mixture: the mean of the member means, an
 a variance that adds their spread (epistemic) to the mean Laplace variance 2b²
 (aleatoric). The standard deviation is then multiplied by the calibration factor
 chosen on the validation split so that 68 % of val errors fall within 1σ.
+
+Members may differ in whether they read the cell size (``CompNetConfig.cell_size``):
+such an ensemble takes the amounts as written, and its other members normalise them
+to fractions first.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ class EnsemblePrediction:
     members: list[np.ndarray]
 
 
-def _stack_module(members):
+def _fractions(amounts):
+    return amounts / amounts.sum(dim=-1, keepdim=True)
+
+
+def _stack_module(members, normalise: Sequence[bool]):
     import torch
 
     class _Stack(torch.nn.Module):
@@ -41,39 +49,64 @@ def _stack_module(members):
         def __init__(self):
             super().__init__()
             self.members = torch.nn.ModuleList(members)
+            #: per member: the input holds amounts and this member takes fractions
+            self.normalise = list(normalise)
 
         def forward(self, idx, frac):
-            return torch.stack([m(idx, frac) for m in self.members], dim=1)
+            return torch.stack([m(idx, _fractions(frac) if norm else frac)
+                                for m, norm in zip(self.members, self.normalise)], dim=1)
 
     return _Stack().eval()
+
+
+def from_amounts(member):
+    """``member`` (which takes fractions) behind a module that takes the amounts as written."""
+    import torch
+
+    class _FromAmounts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = member
+
+        def forward(self, idx, frac):  # named as the ONNX input: here it holds the amounts
+            return self.net(idx, _fractions(frac))
+
+    return _FromAmounts().eval()
 
 
 class CompositionEnsemble:
     """The members of one task's composition model, with the target scaling they share."""
 
     def __init__(self, task: str, config: CompNetConfig, states: Sequence[dict], mean: float, std: float,
-                 calibration: float = 1.0, metrics: dict | None = None):
+                 calibration: float = 1.0, metrics: dict | None = None,
+                 member_configs: Sequence[CompNetConfig] | None = None):
         import torch
 
         self.task = task
         self.config = config
+        #: one config per member; they differ at most in dropout and cell_size
+        self.member_configs = list(member_configs) if member_configs else [config] * len(states)
+        if len(self.member_configs) != len(states):
+            raise ValueError(f"{len(self.member_configs)} member configs for {len(states)} members")
+        #: the members take the amounts as written (some read the cell size), not fractions
+        self.takes_amounts = any(c.cell_size for c in self.member_configs)
         self.target_mean = float(mean)
         self.target_std = float(std)
         self.calibration = float(calibration)
         self.metrics = dict(metrics or {})
         nets = []
-        for state in states:
-            net = CompNet(config)
+        for state, cfg in zip(states, self.member_configs):
+            net = CompNet(cfg)
             net.load_state_dict({k: v.float() for k, v in state.items()})
             nets.append(net.eval())
-        self.module = _stack_module(nets)
+        self.module = _stack_module(nets, [self.takes_amounts and not c.cell_size for c in self.member_configs])
         self.device = torch.device("cpu")
         self._onnx = None
         self.source: Path | None = None
 
     @classmethod
-    def from_members(cls, task, config, states, mean, std):
-        return cls(task, config, states, mean, std)
+    def from_members(cls, task, config, states, mean, std, member_configs=None):
+        return cls(task, config, states, mean, std, member_configs=member_configs)
 
     # -- persistence -------------------------------------------------------
     def checkpoint(self, calibration: float | None = None, metrics: dict | None = None) -> dict:
@@ -82,10 +115,12 @@ class CompositionEnsemble:
             self.calibration = float(calibration)
         if metrics is not None:
             self.metrics = dict(metrics)
+        mixed = any(c != self.config for c in self.member_configs)
         return {
             "format": FORMAT,
             "task": self.task,
             "config": self.config.to_dict(),
+            **({"member_configs": [c.to_dict() for c in self.member_configs]} if mixed else {}),
             "target_mean": self.target_mean,
             "target_std": self.target_std,
             "calibration": self.calibration,
@@ -104,8 +139,9 @@ class CompositionEnsemble:
         ckpt = torch.load(source, map_location="cpu", weights_only=True)
         if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
             raise ValueError("not a matfold composition model checkpoint")
+        member_configs = [CompNetConfig(**c) for c in ckpt["member_configs"]] if "member_configs" in ckpt else None
         model = cls(ckpt["task"], CompNetConfig(**ckpt["config"]), ckpt["members"], ckpt["target_mean"],
-                    ckpt["target_std"], ckpt["calibration"], ckpt["metrics"])
+                    ckpt["target_std"], ckpt["calibration"], ckpt["metrics"], member_configs)
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -120,7 +156,7 @@ class CompositionEnsemble:
     # -- inference ---------------------------------------------------------
     def encode(self, compositions) -> tuple[np.ndarray, np.ndarray]:
         """Formulas or ``{symbol: amount}`` mappings → the (idx, frac) arrays these members take."""
-        return encode_compositions(compositions, amounts=self.config.cell_size)
+        return encode_compositions(compositions, amounts=self.takes_amounts)
 
     def raw_outputs(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch",
                     batch_size: int = 2048) -> np.ndarray:

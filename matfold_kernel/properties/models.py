@@ -69,6 +69,8 @@ def _run_card(run: dict) -> dict:
     # runs from before the loss was recorded all used the Laplace NLL
     card = {k: v for k, v in {"loss": "laplace", **run}.items()
             if k in ("seed", "epochs", "loss", "dropout", "trained_with", "members", "val_mae") and v is not None}
+    if run.get("cell_size"):  # the network reads the number of atoms of the formula as written
+        card["cell_size"] = True
     if run.get("init_from"):  # transfer: the network started from another task's model
         card["init_from"] = run["init_from"].get("task")
     return card
@@ -96,6 +98,9 @@ def composition_card(model) -> ModelCard:
             f"formulas against CrabNet's published test MAE {task.crabnet_mae}. Uncertainty calibrated on val: "
             f"{m.get('val_within_1sigma', float('nan')):.0%} of errors within 1σ, "
             f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ."
+            + (" Some members read the number of atoms of the formula as written, a hint of the "
+               "polymorph: give the formula of the unit cell (Li4Fe4P4O16 for olivine LiFePO4) when "
+               "you know it." if getattr(model, "takes_amounts", False) else "")
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
                "runs": [_run_card(r) for r in m.get("merged_from", [m])]},

@@ -72,9 +72,9 @@ class OnnxEnsembleSession:
 def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | None = None) -> OnnxEnsembleSession:
     """Export ``ensemble`` (a :class:`~.ensemble.CompositionEnsemble`) and open it in ONNX Runtime.
 
-    The first member is traced once with the dynamo exporter; every member's weights
-    are then applied to that graph. With ``cache`` (a folder), the ONNX files are
-    written there and reused next time.
+    The first member of each kind (reading the cell size or not) is traced once with the
+    dynamo exporter; every member's weights are then applied to its kind's graph. With
+    ``cache`` (a folder), the ONNX files are written there and reused next time.
     """
     if cache is not None and len(list(Path(cache).glob("member-*.onnx"))) == len(ensemble.module.members):
         return OnnxEnsembleSession.load(cache, threads)
@@ -84,25 +84,24 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as exc:
         raise MatfoldDependencyError("ONNX export needs onnx and onnxscript: pip install 'matfold[ml]'") from exc
-    members = [m.to("cpu").eval() for m in ensemble.module.members]
+    from .ensemble import from_amounts
+
+    stack = ensemble.module.to("cpu").eval()
+    # every member as a module taking the ensemble's input; members of one kind share a graph
+    members = [from_amounts(m) if norm else m for m, norm in zip(stack.members, stack.normalise)]
+    kinds = [(m.config.cell_size, norm) for m, norm in zip(stack.members, stack.normalise)]
     idx = torch.tensor([[8, 26, 3, 15], [14, 8, 0, 0]], dtype=torch.int64)
     frac = torch.tensor([[0.57, 0.14, 0.14, 0.14], [0.33, 0.67, 0.0, 0.0]], dtype=torch.float32)
+    if ensemble.takes_amounts:
+        frac = torch.tensor([[16.0, 4.0, 4.0, 4.0], [1.0, 2.0, 0.0, 0.0]])
     batch, width = torch.export.Dim("batch", min=1), torch.export.Dim("elements", min=1, max=64)
-    program = torch.onnx.export(
-        members[0], (idx, frac), dynamo=True, input_names=["idx", "frac"], output_names=["out"],
-        dynamic_shapes={"idx": {0: batch, 1: width}, "frac": {0: batch, 1: width}},
-        external_data=False, verbose=False,
-        # no exporter-side optimisation: constant folding would bake member 0's weights into the
-        # graph where apply_weights cannot replace them (ONNX Runtime optimises the graph itself)
-        optimize=False,
-    )
-    names = set(program.model.graph.initializers)
-    missing = [k for k in members[0].state_dict() if k not in names]
-    if missing:
-        raise RuntimeError(f"ONNX export lost weights {missing[:5]}: cannot share the graph between members")
+    programs = {}
     blobs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, member in enumerate(members):
+        for k, (member, kind) in enumerate(zip(members, kinds)):
+            if kind not in programs:
+                programs[kind] = _export(torch, member, idx, frac, batch, width)
+            program = programs[kind]
             program.apply_weights({n: p.detach() for n, p in member.state_dict().items()})
             path = Path(tmp) / f"member-{k}.onnx"
             program.save(str(path), include_initializers=True)
@@ -112,3 +111,19 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
     if cache is not None:
         session.save(cache)
     return session
+
+
+def _export(torch, member, idx, frac, batch, width):
+    program = torch.onnx.export(
+        member, (idx, frac), dynamo=True, input_names=["idx", "frac"], output_names=["out"],
+        dynamic_shapes={"idx": {0: batch, 1: width}, "frac": {0: batch, 1: width}},
+        external_data=False, verbose=False,
+        # no exporter-side optimisation: constant folding would bake member 0's weights into the
+        # graph where apply_weights cannot replace them (ONNX Runtime optimises the graph itself)
+        optimize=False,
+    )
+    names = set(program.model.graph.initializers)
+    missing = [k for k in member.state_dict() if k not in names]
+    if missing:
+        raise RuntimeError(f"ONNX export lost weights {missing[:5]}: cannot share the graph between members")
+    return program

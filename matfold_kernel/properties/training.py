@@ -307,8 +307,9 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     for other in runs[1:]:
         same_scaling = np.allclose([other.target_mean, other.target_std], [first.target_mean, first.target_std],
                                    rtol=1e-5, atol=0)  # float32 sums differ in the last bits
-        # dropout acts only in training: runs that differ in it make one ensemble
-        shape = lambda cfg: dataclasses.replace(cfg, dropout=0.0)  # noqa: E731
+        # dropout acts only in training, and the ensemble gives each member the input it
+        # takes: runs that differ in dropout or in reading the cell size make one ensemble
+        shape = lambda cfg: dataclasses.replace(cfg, dropout=0.0, cell_size=False)  # noqa: E731
         if (other.task, shape(other.config)) != (first.task, shape(first.config)) or other.task != task \
                 or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
@@ -326,14 +327,16 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
             keep = grown
 
     states = [m.state_dict() for r in runs for m in kept(r)]
-    merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std)
+    configs = [c for r in runs for c in r.member_configs[_kept(r, keep)]]
+    merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std,
+                                 member_configs=configs)
     folder = Path(data_dir) / task
     sources = []
     for r in runs:  # flatten earlier merges so the record lists every run
         sources += r.metrics["merged_from"] if "merged_from" in r.metrics else [
             {**{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
                                                "trained_with", "init_from", "val_mae")},
-             "dropout": r.config.dropout, "members": len(kept(r))}]
+             "dropout": r.config.dropout, "cell_size": r.config.cell_size, "members": len(kept(r))}]
     seeds = []
     for r in runs:
         seeds += r.metrics["seed"] if isinstance(r.metrics.get("seed"), list) else [r.metrics.get("seed")]
