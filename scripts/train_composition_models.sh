@@ -3,6 +3,8 @@
 # from the task data in ../shared/data/materials/composition.
 #
 #   JOBS=2 scripts/train_composition_models.sh      # two runs at a time (one thread each)
+#   STEPS=round3 JOBS=2 scripts/train_composition_models.sh
+#                     # only the third round, on top of the committed round-2 ensembles
 #
 # Each `run` below is one seeded `matfold train`; each task's shipped ensemble is then
 # `matfold merge --select --keep 2` over that task's runs: greedy forward selection on the
@@ -15,6 +17,9 @@
 #   L1             L1 loss on the mean, width-bucketed batches (the current default)
 #   joint          tasks with identical training formulas share one network
 #   transfer       --init-from the first-release matbench_mp_e_form model
+#   cell           --cell-size: the network also reads the number of atoms of the formula
+#                  as written (round 3); merged into the round-2 ensembles, whose members
+#                  keep reading fractions
 #
 # Runs wait only for the stage before them (the transfer runs need v1/matbench_mp_e_form),
 # so RUNS can also be filled on several machines. A run whose file exists is not repeated;
@@ -55,6 +60,9 @@ stage() {  # run the queued runs, JOBS at a time, and wait for all of them
     queue=()
 }
 
+STEPS=${STEPS:-all}
+case $STEPS in all|round3) ;; *) echo "STEPS is all or round3, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
 for task in matbench_mp_e_form matbench_mp_gap matbench_log_kvrh matbench_log_gvrh \
@@ -148,3 +156,59 @@ for task in matbench_log_kvrh matbench_log_gvrh; do
 done
 merge mp_bulk_modulus  "$RUNS"/v1/mp_bulk_modulus.pt "$RUNS"/l1/mp_bulk_*.pt "$RUNS"/transfer/mp_bulk_s*.pt
 merge mp_shear_modulus "$RUNS"/v1/mp_shear_modulus.pt "$RUNS"/l1/mp_shear_s*.pt "$RUNS"/transfer/mp_shear_s*.pt
+fi  # STEPS == all
+
+# -- third round: cell-size runs, merged into the round-2 ensembles ------------------------
+# The round-2 ensemble of a task (the file the merges above wrote, committed as shipped in
+# round 2) counts as one run with all its members; greedy selection then adds the cell-size
+# runs that lower its val MAE. Round-2 files come from git when only this round is run.
+[[ -e $EFORM_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_e_form.pt > "$EFORM_V1"; }
+run cell/e_form_s22 matbench_mp_e_form --epochs 40  --dropout 0 --cell-size --seed 20261122
+run cell/e_hull_s22 mp_e_hull          --epochs 80  --dropout 0 --cell-size --seed 20261122
+run cell/mp_gap_s22 matbench_mp_gap    --epochs 40  --dropout 0 --cell-size --seed 20261122
+run cell/Egap_s22   aflow__Egap        --epochs 150 --dropout 0 --cell-size --seed 20261122
+run cell/mp_bulk_s42 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261142
+run cell/e_form_laplace_s23 matbench_mp_e_form --epochs 24 --loss laplace --cell-size --seed 20261123
+run cell/mp_gap_s23 matbench_mp_gap    --epochs 40  --dropout 0 --cell-size --seed 20261123
+run cell/Egap_s23   aflow__Egap        --epochs 150 --dropout 0 --cell-size --seed 20261123
+run cell/Egap_s24   aflow__Egap        --epochs 150 --dropout 0 --cell-size --seed 20261124
+run cell/e_hull_s23 mp_e_hull          --epochs 80  --dropout 0 --cell-size --seed 20261123
+run cell/e_form_s23 matbench_mp_e_form --epochs 40  --dropout 0 --cell-size --seed 20261123
+stage
+run cell/aflow_s40 "$AFLOW" --epochs 300 --cell-size --init-from "$EFORM_V1" --seed 20261140
+run cell/aflow_s41 "$AFLOW" --epochs 300 --cell-size --init-from "$EFORM_V1" --seed 20261141
+run cell/mb_s42 "$MB" --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261142
+run cell/mb_s43 "$MB" --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261143
+run cell/mp_bulk_s43 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261143
+run cell/mp_shear_s42 mp_shear_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261142
+run cell/mp_shear_s43 mp_shear_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261143
+stage
+
+shopt -s nullglob
+round2() {  # the round-2 ensemble of TASK: the merge above wrote it, or git has it
+    local file="$RUNS/round2/$1.pt"
+    if [[ ! -e $file ]]; then
+        mkdir -p "$RUNS/round2"
+        if [[ $STEPS == all ]]; then cp "matfold_kernel/properties/trained/$1.pt" "$file"
+        else git show "$ROUND2:matfold_kernel/properties/trained/$1.pt" > "$file"; fi
+    fi
+    printf '%s' "$file"
+}
+ROUND2=2be01f5  # the commit that shipped the round-2 ensembles
+merge3() {  # merge3 TASK RUN...: the round-2 ensemble and the cell-size runs
+    local task=$1
+    shift
+    $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$(round2 "$task")" "$@"
+}
+merge3 matbench_mp_e_form "$RUNS"/cell/e_form_*.pt
+merge3 matbench_mp_gap    "$RUNS"/cell/mp_gap_s*.pt
+merge3 mp_e_hull          "$RUNS"/cell/e_hull_s*.pt
+merge3 aflow__Egap        "$RUNS"/cell/Egap_s*.pt
+for task in aflow__ael_bulk_modulus_vrh aflow__ael_shear_modulus_vrh aflow__ael_debye_temperature; do
+    merge3 "$task" "$RUNS"/cell/aflow_s*/"$task".pt
+done
+for task in matbench_log_kvrh matbench_log_gvrh; do
+    merge3 "$task" "$RUNS"/cell/mb_s*/"$task".pt
+done
+merge3 mp_bulk_modulus  "$RUNS"/cell/mp_bulk_s*.pt
+merge3 mp_shear_modulus "$RUNS"/cell/mp_shear_s*.pt
