@@ -138,8 +138,8 @@ def _cmd_train(args) -> int:
     if args.lr is not None:
         plan.lr = args.lr
     if args.dropout is not None or args.cell_size:
-        plan.config = CompNetConfig(dropout=0.1 if args.dropout is None else args.dropout,
-                                    cell_size=args.cell_size)
+        size = {"cell_size": args.cell_size, **({} if args.dropout is None else {"dropout": args.dropout})}
+        plan.config = CompNetConfig(**size)
     if args.init_from:
         if not Path(args.init_from).is_file():
             raise MatfoldInputError(f"--init-from: no checkpoint {args.init_from}")

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .composition import ELEMENTS, MAX_Z, fractions, parse_formula
+from .composition import ELEMENTS, MAX_Z, amounts as amounts_of, fractions
 from .elements import element_embedding, element_table
 
 __all__ = ["CompNetConfig", "CompNet", "encode_compositions", "MAX_ELEMENTS"]
@@ -60,12 +60,8 @@ def encode_compositions(compositions: Iterable[Mapping[str, float] | str],
     instead of fractions: the input of a ``cell_size`` network. Elements are in order of
     falling amount either way.
     """
-    def amounts_of(c):
-        comp = parse_formula(c) if isinstance(c, str) else dict(c)
-        return {s: float(a) for s, a in comp.items()}
-
-    rows = [sorted((amounts_of(c) if amounts else fractions(c)).items(), key=lambda kv: -kv[1])
-            for c in compositions]
+    read = amounts_of if amounts else fractions
+    rows = [sorted(read(c).items(), key=lambda kv: -kv[1]) for c in compositions]
     width = max((len(r) for r in rows), default=1)
     idx = np.zeros((len(rows), width), dtype=np.int64)
     frac = np.zeros((len(rows), width), dtype=np.float32)

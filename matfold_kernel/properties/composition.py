@@ -13,7 +13,7 @@ from typing import Mapping
 
 from ..errors import MatfoldInputError
 
-__all__ = ["ELEMENTS", "MAX_Z", "parse_formula", "fractions", "reduced_formula"]
+__all__ = ["ELEMENTS", "MAX_Z", "parse_formula", "amounts", "fractions", "reduced_formula"]
 
 #: Element symbols by atomic number (index 0 is Z=1). Composition models know Z <= MAX_Z.
 ELEMENTS = (
@@ -121,6 +121,12 @@ def _unknown_element(sym: str, formula: str) -> str:
             f"unknown element {sym!r} in formula {formula!r}: check the spelling "
             "(symbols are case-sensitive, e.g. 'Co' is cobalt, 'CO' is carbon monoxide)"
         )
+
+
+def amounts(composition: Mapping[str, float] | str) -> dict[str, float]:
+    """Atoms of each element as written (``"Cl4Hg4N4"``: 4 each) of a formula or mapping."""
+    comp = parse_formula(composition) if isinstance(composition, str) else composition
+    return {s: float(a) for s, a in comp.items()}
 
 
 def fractions(composition: Mapping[str, float] | str) -> dict[str, float]:

@@ -36,12 +36,18 @@ class EnsemblePrediction:
     members: list[np.ndarray]
 
 
-def _fractions(amounts):
-    return amounts / amounts.sum(dim=-1, keepdim=True)
-
-
 def _stack_module(members, normalise: Sequence[bool]):
     import torch
+
+    class _FromAmounts(torch.nn.Module):
+        """A member that takes fractions, behind a module that takes the amounts as written."""
+
+        def __init__(self, member):
+            super().__init__()
+            self.net = member
+
+        def forward(self, idx, frac):  # named as the ONNX input: here it holds the amounts
+            return self.net(idx, frac / frac.sum(dim=-1, keepdim=True))
 
     class _Stack(torch.nn.Module):
         """All members in one module: (idx, frac) → (B, M, 2), for export and batched inference."""
@@ -49,29 +55,14 @@ def _stack_module(members, normalise: Sequence[bool]):
         def __init__(self):
             super().__init__()
             self.members = torch.nn.ModuleList(members)
-            #: per member: the input holds amounts and this member takes fractions
-            self.normalise = list(normalise)
+            # per member, the module that takes the ensemble's input (a plain list: the
+            # weights stay registered once, under members)
+            self.runners = [_FromAmounts(m) if norm else m for m, norm in zip(members, normalise)]
 
         def forward(self, idx, frac):
-            return torch.stack([m(idx, _fractions(frac) if norm else frac)
-                                for m, norm in zip(self.members, self.normalise)], dim=1)
+            return torch.stack([r(idx, frac) for r in self.runners], dim=1)
 
     return _Stack().eval()
-
-
-def from_amounts(member):
-    """``member`` (which takes fractions) behind a module that takes the amounts as written."""
-    import torch
-
-    class _FromAmounts(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = member
-
-        def forward(self, idx, frac):  # named as the ONNX input: here it holds the amounts
-            return self.net(idx, _fractions(frac))
-
-    return _FromAmounts().eval()
 
 
 class CompositionEnsemble:

@@ -84,12 +84,10 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as exc:
         raise MatfoldDependencyError("ONNX export needs onnx and onnxscript: pip install 'matfold[ml]'") from exc
-    from .ensemble import from_amounts
-
     stack = ensemble.module.to("cpu").eval()
-    # every member as a module taking the ensemble's input; members of one kind share a graph
-    members = [from_amounts(m) if norm else m for m, norm in zip(stack.members, stack.normalise)]
-    kinds = [(m.config.cell_size, norm) for m, norm in zip(stack.members, stack.normalise)]
+    # every member as the module that takes the ensemble's input; members of one kind share a graph
+    members = stack.runners
+    kinds = [m.config.cell_size for m in stack.members]
     idx = torch.tensor([[8, 26, 3, 15], [14, 8, 0, 0]], dtype=torch.int64)
     frac = torch.tensor([[0.57, 0.14, 0.14, 0.14], [0.33, 0.67, 0.0, 0.0]], dtype=torch.float32)
     if ensemble.takes_amounts:
@@ -100,7 +98,7 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
     with tempfile.TemporaryDirectory() as tmp:
         for k, (member, kind) in enumerate(zip(members, kinds)):
             if kind not in programs:
-                programs[kind] = _export(torch, member, idx, frac, batch, width)
+                programs[kind] = _export(member, idx, frac, batch, width)
             program = programs[kind]
             program.apply_weights({n: p.detach() for n, p in member.state_dict().items()})
             path = Path(tmp) / f"member-{k}.onnx"
@@ -113,7 +111,10 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
     return session
 
 
-def _export(torch, member, idx, frac, batch, width):
+def _export(member, idx, frac, batch, width):
+    """Trace ``member`` with the dynamo exporter into a program whose weights can be replaced."""
+    import torch
+
     program = torch.onnx.export(
         member, (idx, frac), dynamo=True, input_names=["idx", "frac"], output_names=["out"],
         dynamic_shapes={"idx": {0: batch, 1: width}, "frac": {0: batch, 1: width}},

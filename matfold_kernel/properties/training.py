@@ -377,11 +377,14 @@ def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list
     from .ensemble import CompositionEnsemble
 
     means = []
+    encoded: dict[bool, tuple] = {}  # by whether the ensemble takes amounts or fractions
     for path in checkpoints:
         ens = CompositionEnsemble.load(path)
         if ens.task != task:
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
-        members = ens.predict_arrays(*ens.encode(formulas)).members[_kept(ens, keep)]
+        if ens.takes_amounts not in encoded:
+            encoded[ens.takes_amounts] = ens.encode(formulas)
+        members = ens.predict_arrays(*encoded[ens.takes_amounts]).members[_kept(ens, keep)]
         means.append((np.mean(members, axis=0), len(members)))
     return means
 
