@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from matfold_kernel.properties import TASKS
-from matfold_kernel.properties.training import greedy_mae, greedy_selection, load_task_csv, run_means
+from matfold_kernel.properties.training import greedy_mae, greedy_selection, load_task_csv, run_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "materials" / "composition"
@@ -62,16 +62,16 @@ def main() -> None:
             continue
         val = load_task_csv(Path(args.data) / name / "val.csv")
         truth = val.target.to_numpy(np.float64)
-        means = run_means(name, runs[name], val.formula, keep=2)
+        outs = run_outputs(name, runs[name], val.formula, keep=2)
         order = np.random.default_rng(args.seed).permutation(len(val))
         a, b = order[: len(val) // 2], order[len(val) // 2:]
-        on = lambda rows, ks: ([means[k][0][rows] for k in ks], [means[k][1] for k in ks])  # noqa: E731
-        everything = list(range(len(means)))
-        chosen_a = greedy_selection(*on(a, everything), truth[a])
-        chosen_b = greedy_selection(*on(b, everything), truth[b])
-        score_b = lambda ks: greedy_mae(*on(b, ks), truth[b])  # noqa: E731
+        on = lambda rows, ks: [outs[k].rows(rows) for k in ks]  # noqa: E731
+        everything = list(range(len(outs)))
+        chosen_a = greedy_selection(on(a, everything), truth[a])
+        chosen_b = greedy_selection(on(b, everything), truth[b])
+        score_b = lambda ks: greedy_mae(on(b, ks), truth[b])  # noqa: E731
         honest, reported = score_b(chosen_a), score_b(chosen_b)
-        print(f"{name:<30} {len(means):>4} {score_b(everything):>9.4g} {score_b(chosen_a[:1]):>9.4g} "
+        print(f"{name:<30} {len(outs):>4} {score_b(everything):>9.4g} {score_b(chosen_a[:1]):>9.4g} "
               f"{honest:>9.4g} {reported:>9.4g} {honest / reported - 1:>8.1%}")
 
 

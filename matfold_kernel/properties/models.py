@@ -97,11 +97,15 @@ def composition_card(model) -> ModelCard:
             f"{prop.label}; val MAE {m.get('val_mae', float('nan')):.4g} {task.unit} on {m.get('n_val', '?')} "
             f"formulas against CrabNet's published test MAE {task.crabnet_mae}. Uncertainty calibrated on val: "
             f"{m.get('val_within_1sigma', float('nan')):.0%} of errors within 1σ, "
-            f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ."
+            f"{m.get('val_within_2sigma', float('nan')):.0%} within 2σ. The value is the "
+            + ("median of the members' predictive mixture (lower val MAE than its mean, "
+               f"{m.get('val_mae_mean', float('nan')):.4g})." if getattr(model, "point", "mean") == "median"
+               else "mean of the members' predictions.")
             + (" Some members read the number of atoms of the formula as written, a hint of the "
                "polymorph: give the formula of the unit cell (Li4Fe4P4O16 for olivine LiFePO4) when "
                "you know it." if getattr(model, "takes_amounts", False) else "")
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
+               "point": getattr(model, "point", "mean"),
                "runs": [_run_card(r) for r in m.get("merged_from", [m])]},
     )

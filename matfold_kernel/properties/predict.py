@@ -93,7 +93,7 @@ def predict_formulas(formulas: Sequence[Any], task: str, *, model_path: str | Pa
     if good:
         idx, frac = model.encode(comps)
         pred = model.predict_arrays(idx, frac, backend=backend)
-        mean[good], std[good] = pred.mean, pred.std
+        mean[good], std[good] = pred.value, pred.std
         if TASKS[task].property in NON_NEGATIVE and not TASKS[task].log10:
             mean = np.where(np.isnan(mean), mean, np.maximum(mean, 0.0))
     if unit == "property" and TASKS[task].log10:

@@ -23,8 +23,8 @@ from ..errors import MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
-__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_means",
-           "greedy_selection", "merge_runs", "element_counts"]
+__all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_outputs",
+           "RunOutputs", "greedy_mae", "greedy_selection", "merge_runs", "element_counts"]
 
 
 @dataclass
@@ -250,12 +250,17 @@ def train_joint(
 
 
 def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
-    """Val MAE, the 1σ calibration factor and the domain of ``ens``; returns its checkpoint."""
+    """Val MAE, the point estimate, the 1σ calibration factor and the domain of ``ens``; its checkpoint.
+
+    The point estimate (the mixture's median or mean) is the one with the lower val MAE.
+    """
     vidx, vfrac = ens.encode(val.formula)
     pred = ens.predict_arrays(vidx, vfrac)
     truth = val.target.to_numpy(np.float64)
-    err = np.abs(pred.mean - truth)
-    member_mae = [float(np.abs(m - truth).mean()) for m in pred.members]
+    by_point = {"median": np.abs(pred.median - truth), "mean": np.abs(pred.mean - truth)}
+    point = min(by_point, key=lambda p: by_point[p].mean())
+    err = by_point[point]
+    member_mae = [float(np.abs(pred.members[:, k] - truth).mean()) for k in range(pred.members.shape[1])]
     z = err / np.maximum(pred.raw_std, 1e-12)
     # one factor so that 68.3 % of val errors fall within 1 sigma
     scale = float(np.quantile(z, 0.6827))
@@ -264,8 +269,12 @@ def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
     idx, _ = encode_compositions(train.formula)
     checkpoint = ens.checkpoint(
         calibration=scale,
+        point=point,
         metrics={
             "val_mae": float(err.mean()),
+            "val_mae_mean": float(by_point["mean"].mean()),
+            "val_mae_median": float(by_point["median"].mean()),
+            "point": point,
             "member_val_mae": member_mae,
             "val_within_1sigma": within1,
             "val_within_2sigma": within2,
@@ -278,7 +287,8 @@ def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
         },
     )
     log(
-        f"{ens.task}: val MAE {err.mean():.4g} (CrabNet test {TASKS[ens.task].crabnet_mae}); "
+        f"{ens.task}: val MAE {err.mean():.4g} (CrabNet test {TASKS[ens.task].crabnet_mae}; mixture {point}, "
+        f"mean {by_point['mean'].mean():.4g}, median {by_point['median'].mean():.4g}); "
         f"{len(member_mae)} members " + ", ".join(f"{m:.4g}" for m in member_mae)
         + f"; within 1σ {within1:.3f}, 2σ {within2:.3f}"
         + (f"; {run['train_seconds']:.0f} s" if "train_seconds" in run else "")
@@ -353,16 +363,17 @@ def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None =
                 log: Callable[[str], None] = print) -> list:
     """The runs, in order of choice, whose union has the lowest val MAE (greedy forward selection).
 
-    Start from the best run; add the run that lowers the val MAE of the ensemble mean most;
+    Start from the best run; add the run that lowers the val MAE of the ensemble most;
     stop when none does (Caruana et al., ICML 2004, without replacement). Each run counts
-    with its last ``keep`` members. The choice uses val only, as the calibration does.
+    with its last ``keep`` members, and the ensemble's MAE is that of its better point
+    estimate (mixture median or mean), as the calibration will choose. Val only.
     """
     val = load_task_csv(Path(data_dir) / task / "val.csv")
     truth = val.target.to_numpy(np.float64)
-    means = run_means(task, checkpoints, val.formula, keep)
-    chosen = greedy_selection([m for m, _ in means], [n for _, n in means], truth)
+    runs = run_outputs(task, checkpoints, val.formula, keep)
+    chosen = greedy_selection(runs, truth)
     for j in range(len(chosen)):
-        mae = greedy_mae([means[k][0] for k in chosen[:j + 1]], [means[k][1] for k in chosen[:j + 1]], truth)
+        mae = greedy_mae([runs[k] for k in chosen[:j + 1]], truth)
         log(f"{task}: + {checkpoints[chosen[j]]} → val MAE {mae:.4g}")
     return [checkpoints[k] for k in chosen]
 
@@ -372,11 +383,22 @@ def _kept(ens, keep: int | None) -> slice:
     return slice(None) if keep is None or "merged_from" in ens.metrics else slice(-keep, None)
 
 
-def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list[tuple[np.ndarray, int]]:
-    """Each run's mean prediction over its last ``keep`` members (merges: all), and that member count."""
+@dataclass
+class RunOutputs:
+    """One run's kept members on the selection rows: locations and Laplace scales, (n, M), target unit."""
+
+    mus: np.ndarray
+    scales: np.ndarray
+
+    def rows(self, index) -> "RunOutputs":
+        return RunOutputs(self.mus[index], self.scales[index])
+
+
+def run_outputs(task: str, checkpoints, formulas, keep: int | None = None) -> list[RunOutputs]:
+    """Each run's last ``keep`` members (merges: all) on ``formulas``."""
     from .ensemble import CompositionEnsemble
 
-    means = []
+    outs = []
     encoded: dict[bool, tuple] = {}  # by whether the ensemble takes amounts or fractions
     for path in checkpoints:
         ens = CompositionEnsemble.load(path)
@@ -384,28 +406,33 @@ def run_means(task: str, checkpoints, formulas, keep: int | None = None) -> list
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
         if ens.takes_amounts not in encoded:
             encoded[ens.takes_amounts] = ens.encode(formulas)
-        members = ens.predict_arrays(*encoded[ens.takes_amounts]).members[_kept(ens, keep)]
-        means.append((np.mean(members, axis=0), len(members)))
-    return means
+        pred = ens.predict_arrays(*encoded[ens.takes_amounts])
+        kept = _kept(ens, keep)
+        outs.append(RunOutputs(pred.members[:, kept], pred.scales[:, kept]))
+    return outs
 
 
-def greedy_mae(means, counts, truth) -> float:
-    """MAE of the member-weighted mean of several runs' mean predictions."""
-    total = sum(m * n for m, n in zip(means, counts))
-    return float(np.abs(total / sum(counts) - truth).mean())
+def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
+    """Val MAE of the union of ``runs``: of its mixture median or mean, whichever is lower."""
+    from .ensemble import laplace_mixture_median
+
+    mus = np.concatenate([r.mus for r in runs], axis=1)
+    scales = np.concatenate([r.scales for r in runs], axis=1)
+    return float(min(np.abs(mus.mean(axis=1) - truth).mean(),
+                     np.abs(laplace_mixture_median(mus, scales) - truth).mean()))
 
 
-def greedy_selection(means, counts, truth) -> list[int]:
+def greedy_selection(runs: Sequence[RunOutputs], truth) -> list[int]:
     """Indices of the runs chosen by greedy forward selection, in order of choice.
 
-    ``means[k]`` is run k's mean prediction on the selection rows (shape (n,)), ``counts[k]``
-    its number of members (its weight in the ensemble mean), ``truth`` the targets (shape (n,)).
+    ``runs[k]`` holds run k's members on the selection rows; ``truth`` the targets (shape (n,)).
+    A run with more members weighs more in the union, as it does in the merged ensemble.
     """
     chosen: list[int] = []
     best = np.inf
-    while len(chosen) < len(means):
-        mae, k = min((greedy_mae([means[j] for j in chosen + [k]], [counts[j] for j in chosen + [k]], truth), k)
-                     for k in range(len(means)) if k not in chosen)
+    while len(chosen) < len(runs):
+        mae, k = min((greedy_mae([runs[j] for j in chosen + [k]], truth), k)
+                     for k in range(len(runs)) if k not in chosen)
         if mae >= best:
             break
         chosen.append(k)
