@@ -4,7 +4,8 @@
 #
 #   JOBS=2 scripts/train_composition_models.sh      # two runs at a time (one thread each)
 #   STEPS=round3 JOBS=2 scripts/train_composition_models.sh
-#                     # only the third round, on top of the committed round-2 ensembles
+#                     # only the third round (and the session-5 seeds), on top of the
+#                     # committed round-2 ensembles
 #
 # Each `run` below is one seeded `matfold train`; each task's shipped ensemble is then
 # `matfold merge --select --keep 2` over that task's runs: greedy forward selection on the
@@ -182,6 +183,15 @@ run cell/mb_s43 "$MB" --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM
 run cell/mp_bulk_s43 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261143
 run cell/mp_shear_s42 mp_shear_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261142
 run cell/mp_shear_s43 mp_shear_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261143
+stage
+# more seeds of the same recipes (session 5) for the tasks closest to the bar once the
+# ensembles report the median of their mixture: mp_gap and mp_bulk
+run cell/mp_gap_s24 matbench_mp_gap    --epochs 40  --dropout 0 --cell-size --seed 20261124
+run cell/mp_bulk_s44 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261144
+run cell/mp_gap_s25 matbench_mp_gap    --epochs 40  --dropout 0 --cell-size --seed 20261125
+run cell/mp_bulk_s45 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261145
+run cell/mp_gap_s26 matbench_mp_gap    --epochs 40  --dropout 0 --cell-size --seed 20261126
+run cell/mp_bulk_s46 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 20261146
 stage
 
 shopt -s nullglob

@@ -86,3 +86,26 @@ def test_torch_and_onnx_backends_agree_on_a_shipped_model(tmp_path, monkeypatch)
     b = predict_formulas(formulas, "mp_shear_modulus", backend="onnx")
     np.testing.assert_allclose(a.mean, b.mean, atol=1e-3)  # GPa; the raw outputs agree to 1e-4
     np.testing.assert_allclose(a.std, b.std, rtol=1e-3)
+
+
+SMALL_TASKS = ["aflow__ael_shear_modulus_vrh", "matbench_log_kvrh", "mp_bulk_modulus", "mp_shear_modulus"]
+
+
+@pytest.mark.parametrize("task", SMALL_TASKS)
+def test_the_recorded_val_mae_is_what_a_user_gets_on_val(task):
+    # the model card's val MAE, and the point estimate (mixture median or mean) it was
+    # chosen with, are those of the predict path a user runs (`matfold predict --csv`)
+    from pathlib import Path
+
+    from matfold_kernel.properties.training import load_task_csv
+
+    val_csv = Path(__file__).resolve().parents[2] / "shared" / "data" / "materials" / "composition" / task / "val.csv"
+    if not val_csv.exists():
+        pytest.skip("needs ../shared/data (the task val split)")
+    model = load_composition_model(task)
+    m = model.metrics
+    val = load_task_csv(val_csv)
+    res = predict_formulas(val.formula.tolist(), task)
+    err = np.abs(res.mean - val.target.to_numpy())
+    assert np.nanmean(err) == pytest.approx(m["val_mae"], rel=2e-3)
+    assert model.point == m["point"] and m["val_mae"] == min(m["val_mae_mean"], m["val_mae_median"])
