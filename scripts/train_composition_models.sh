@@ -26,7 +26,7 @@
 # so RUNS can also be filled on several machines. A run whose file exists is not repeated;
 # each run's log is <run>.log beside it. Every run is seeded and repeats bit for bit on the
 # same machine and torch build. Measured on the 2-core development CPU with JOBS=2: the
-# first release about 2 h of one core, everything after it about 70 min.
+# first release about 2 h of one core, everything after it about 100 min.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DATA=${DATA:-../shared/data/materials/composition}
