@@ -234,8 +234,15 @@ fi  # STEPS != round5
 R5=$RUNS/r5
 ROUND4=30a1b97  # the commit that shipped the session-5 ensembles
 MB=matbench_log_kvrh,matbench_log_gvrh
-for seed in 47 48 49 50 51; do
+for seed in 47 48 49 50 51 52 53 54 55 56 57; do
     run r5/mp_bulk_s$seed mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 202611$seed
+done
+# two mp_bulk runs started from the last member of the round-4 e_form ensemble (the cell-size
+# Laplace run) instead of the first-release network: greedy selection took neither
+EFORM_R4=$RUNS/eform_round4.pt
+[[ -e $EFORM_R4 ]] || git show "30a1b97:matfold_kernel/properties/trained/matbench_mp_e_form.pt" > "$EFORM_R4"
+for seed in 60 61; do
+    run r5/mp_bulk_ec_s$seed mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_R4" --seed 202611$seed
 done
 for seed in 26 27 28 29; do
     run r5/Egap_s$seed aflow__Egap --epochs 150 --dropout 0 --cell-size --seed 202611$seed
@@ -262,7 +269,7 @@ merge5() {  # merge5 TASK RUN...
     $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$(round4 "$task")" "$@"
 }
 shopt -s nullglob
-merge5 mp_bulk_modulus "$R5"/mp_bulk_s*.pt
+merge5 mp_bulk_modulus "$R5"/mp_bulk_s*.pt "$R5"/mp_bulk_ec_s*.pt
 merge5 aflow__Egap     "$R5"/Egap_s*.pt
 merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
