@@ -234,7 +234,7 @@ fi  # STEPS != round5
 R5=$RUNS/r5
 ROUND4=30a1b97  # the commit that shipped the session-5 ensembles
 MB=matbench_log_kvrh,matbench_log_gvrh
-for seed in 47 48 49 50 51 52 53 54 55 56 57; do
+for seed in 47 48 49 50 51 52 53 54 55 56 57 58 59 62 63 64 65; do
     run r5/mp_bulk_s$seed mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 202611$seed
 done
 # two mp_bulk runs started from the last member of the round-4 e_form ensemble (the cell-size
