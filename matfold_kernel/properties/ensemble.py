@@ -101,6 +101,13 @@ def _stack_module(members, normalise: Sequence[bool]):
             # weights stay registered once, under members)
             self.runners = [_FromAmounts(m) if norm else m for m, norm in zip(members, normalise)]
 
+        def train(self, mode: bool = True):
+            # the adapters are not submodules: they follow the stack's mode here
+            super().train(mode)
+            for r in self.runners:
+                r.train(mode)
+            return self
+
         def forward(self, idx, frac):
             return torch.stack([r(idx, frac) for r in self.runners], dim=1)
 

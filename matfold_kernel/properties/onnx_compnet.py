@@ -115,9 +115,6 @@ def _export(member, idx, frac, batch, width):
     """Trace ``member`` with the dynamo exporter into a program whose weights can be replaced."""
     import torch
 
-    # the adapter of a plain member is not a submodule of the stack, so the stack's eval() does
-    # not reach it; its net is in eval mode already, but the exporter checks the top module
-    member.eval()
     program = torch.onnx.export(
         member, (idx, frac), dynamo=True, input_names=["idx", "frac"], output_names=["out"],
         dynamic_shapes={"idx": {0: batch, 1: width}, "frac": {0: batch, 1: width}},
