@@ -63,6 +63,20 @@ stage() {  # run the queued runs, JOBS at a time, and wait for all of them
     queue=()
 }
 
+merge_onto() {  # merge_onto DIR COMMIT FRESH TASK RUN...: merge RUNs into TASK's ensemble of an
+    # earlier round, kept as $RUNS/DIR/TASK.pt: the file the merges above wrote when FRESH is
+    # yes, else the one COMMIT shipped
+    local dir=$RUNS/$1 commit=$2 fresh=$3 task=$4
+    shift 4
+    local file="$dir/$task.pt"
+    if [[ ! -e $file ]]; then
+        mkdir -p "$dir"
+        if [[ $fresh == yes ]]; then cp "matfold_kernel/properties/trained/$task.pt" "$file"
+        else git show "$commit:matfold_kernel/properties/trained/$task.pt" > "$file"; fi
+    fi
+    $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$file" "$@"
+}
+
 STEPS=${STEPS:-all}
 case $STEPS in all|round3|round5) ;; *) echo "STEPS is all, round3 or round5, not $STEPS" >&2; exit 2 ;; esac
 if [[ $STEPS == all ]]; then
@@ -198,20 +212,9 @@ run cell/mp_bulk_s46 mp_bulk_modulus --epochs 300 --dropout 0.2 --cell-size --in
 stage
 
 shopt -s nullglob
-round2() {  # the round-2 ensemble of TASK: the merge above wrote it, or git has it
-    local file="$RUNS/round2/$1.pt"
-    if [[ ! -e $file ]]; then
-        mkdir -p "$RUNS/round2"
-        if [[ $STEPS == all ]]; then cp "matfold_kernel/properties/trained/$1.pt" "$file"
-        else git show "$ROUND2:matfold_kernel/properties/trained/$1.pt" > "$file"; fi
-    fi
-    printf '%s' "$file"
-}
 ROUND2=2be01f5  # the commit that shipped the round-2 ensembles
 merge3() {  # merge3 TASK RUN...: the round-2 ensemble and the cell-size runs
-    local task=$1
-    shift
-    $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$(round2 "$task")" "$@"
+    merge_onto round2 "$ROUND2" "$([[ $STEPS == all ]] && echo yes)" "$@"
 }
 merge3 matbench_mp_e_form "$RUNS"/cell/e_form_*.pt
 merge3 matbench_mp_gap    "$RUNS"/cell/mp_gap_s*.pt
@@ -254,19 +257,8 @@ for seed in 44 45; do
     run r5/mb_s$seed "$MB" --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 202611$seed
 done
 stage
-round4() {  # the ensemble of TASK before round 5: the merges above wrote it, or git has it
-    local file="$RUNS/round4/$1.pt"
-    if [[ ! -e $file ]]; then
-        mkdir -p "$RUNS/round4"
-        if [[ $STEPS != round5 ]]; then cp "matfold_kernel/properties/trained/$1.pt" "$file"
-        else git show "$ROUND4:matfold_kernel/properties/trained/$1.pt" > "$file"; fi
-    fi
-    printf '%s' "$file"
-}
-merge5() {  # merge5 TASK RUN...
-    local task=$1
-    shift
-    $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$(round4 "$task")" "$@"
+merge5() {  # merge5 TASK RUN...: the round-4 ensemble and the round-5 runs
+    merge_onto round4 "$ROUND4" "$([[ $STEPS != round5 ]] && echo yes)" "$@"
 }
 shopt -s nullglob
 merge5 mp_bulk_modulus "$R5"/mp_bulk_s*.pt "$R5"/mp_bulk_ec_s*.pt
