@@ -13,6 +13,10 @@ landing between them, and it commutes with the log10 of the modulus tasks.
 Members may differ in whether they read the cell size (``CompNetConfig.cell_size``):
 such an ensemble takes the amounts as written, and its other members normalise them
 to fractions first.
+
+An ensemble may also carry gradient-boosted trees on the composition descriptor
+(:mod:`.trees`): the reported value is then ``(1 - w) · value + w · trees`` with the
+weight ``w`` chosen on val; the spread (and so the uncertainty) stays the networks'.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from .compnet import CompNet, CompNetConfig, encode_compositions
+from .trees import TreeEnsemble, composition_descriptor
 
 __all__ = ["CompositionEnsemble", "EnsemblePrediction", "FORMAT", "POINTS", "laplace_mixture_median"]
 
@@ -51,6 +56,8 @@ class EnsemblePrediction:
     std: np.ndarray
     members: np.ndarray
     scales: np.ndarray
+    #: the trees' estimate (n,) when the ensemble carries trees, else None
+    trees: np.ndarray | None = None
 
 
 def laplace_mixture_median(mus: np.ndarray, scales: np.ndarray, iterations: int = 48) -> np.ndarray:
@@ -129,7 +136,8 @@ class CompositionEnsemble:
 
     def __init__(self, task: str, config: CompNetConfig, states: Sequence[dict], mean: float, std: float,
                  calibration: float = 1.0, metrics: dict | None = None,
-                 member_configs: Sequence[CompNetConfig] | None = None, point: str = "mean"):
+                 member_configs: Sequence[CompNetConfig] | None = None, point: str = "mean",
+                 trees: TreeEnsemble | None = None, tree_weight: float = 0.0):
         import torch
 
         self.task = task
@@ -148,6 +156,9 @@ class CompositionEnsemble:
             raise ValueError(f"point estimate {point!r} is not one of {POINTS}")
         #: the estimate :meth:`predict_arrays` reports as ``value``
         self.point = point
+        #: gradient-boosted trees blended into the value with weight ``tree_weight`` (0..1)
+        self.trees = trees
+        self.tree_weight = float(tree_weight) if trees is not None else 0.0
         nets = []
         for state, cfg in zip(states, self.member_configs):
             net = CompNet(cfg)
@@ -185,6 +196,7 @@ class CompositionEnsemble:
             "calibration": self.calibration,
             "point": self.point,
             "metrics": self.metrics,
+            **({"trees": self.trees.to_state(), "tree_weight": self.tree_weight} if self.trees is not None else {}),
             "members": [
                 {k: v.detach().half() for k, v in m.state_dict().items()} for m in self.module.members
             ],
@@ -202,7 +214,9 @@ class CompositionEnsemble:
         member_configs = [CompNetConfig(**c) for c in ckpt["member_configs"]] if "member_configs" in ckpt else None
         model = cls(ckpt["task"], CompNetConfig(**ckpt["config"]), ckpt["members"], ckpt["target_mean"],
                     ckpt["target_std"], ckpt["calibration"], ckpt["metrics"], member_configs,
-                    ckpt.get("point", "mean"))  # checkpoints before 2026-12 report the mean
+                    ckpt.get("point", "mean"),  # checkpoints before 2026-12 report the mean
+                    TreeEnsemble.from_state(ckpt["trees"]) if "trees" in ckpt else None,
+                    ckpt.get("tree_weight", 0.0))
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -240,7 +254,17 @@ class CompositionEnsemble:
         raw = self.raw_outputs(idx, frac, backend).astype(np.float64)
         mus = raw[:, :, 0] * self.target_std + self.target_mean
         b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * self.target_std
-        return mixture_prediction(mus, b, self.calibration, self.point)
+        pred = mixture_prediction(mus, b, self.calibration, self.point)
+        if self.trees is not None:
+            pred.trees = self.trees.predict(composition_descriptor(idx, frac))
+            pred.value = self.blend(pred.value, pred)
+        return pred
+
+    def blend(self, value: np.ndarray, pred: EnsemblePrediction) -> np.ndarray:
+        """``value`` (the networks' mean or median) blended with the trees of ``pred``, if any."""
+        if pred.trees is None or self.tree_weight == 0.0:
+            return value
+        return (1.0 - self.tree_weight) * value + self.tree_weight * pred.trees
 
     def onnx_session(self):
         """The ONNX Runtime session of this ensemble (exported on first use, cached in memory)."""
