@@ -188,8 +188,24 @@ def _cmd_merge(args) -> int:
     return 0
 
 
+def _cmd_blend_trees(args) -> int:
+    from .models import shipped_model_path
+    from .training import blend_trees
+
+    if args.task not in TASKS:
+        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    model = Path(args.model) if args.model else shipped_model_path(args.task)
+    if not model.is_file():
+        raise MatfoldInputError(f"no checkpoint {model}")
+    out = Path(args.out) if args.out else model
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    blend_trees(args.task, Path(args.data_dir), model, out, seed=args.seed, threads=args.threads, log=log)
+    print(out)
+    return 0
+
+
 def add_commands(sub) -> None:
-    """Add ``predict``, ``train`` and ``merge`` to the ``matfold`` sub-command parser."""
+    """Add ``predict``, ``train``, ``merge`` and ``blend-trees`` to the ``matfold`` sub-command parser."""
     pred = sub.add_parser(
         "predict", help="predict crystal properties (with uncertainty) for a structure, formula or CSV",
         description="Formation energy (eV/atom), band gap (eV), bulk and shear modulus (GPa), Debye temperature "
@@ -251,3 +267,15 @@ def add_commands(sub) -> None:
                        help="merge only the runs chosen by greedy forward selection on val MAE")
     merge.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
     merge.set_defaults(func=_cmd_merge)
+
+    blend = sub.add_parser("blend-trees", help="add gradient-boosted trees to an ensemble, weight chosen on val",
+                           description="Fit LightGBM trees on the composition descriptor of a task's train split and "
+                                       "blend them into the ensemble's value with the weight of lowest val MAE.")
+    blend.add_argument("--task", required=True, help=", ".join(TASKS))
+    blend.add_argument("--data-dir", default=str(Path("..") / "shared" / "data" / "materials" / "composition"),
+                       help="folder with <task>/{train,val}.csv (default ../shared/data/materials/composition)")
+    blend.add_argument("--model", default=None, help="ensemble checkpoint (default: the shipped model file)")
+    blend.add_argument("--out", default=None, help="checkpoint to write (default: the --model file)")
+    blend.add_argument("--seed", type=int, default=1, help="random seed of the trees (default 1)")
+    blend.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
+    blend.set_defaults(func=_cmd_blend_trees)

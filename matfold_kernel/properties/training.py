@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import MatfoldInputError
+from ..errors import MatfoldDependencyError, MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS
 
@@ -252,12 +252,14 @@ def train_joint(
 def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
     """Val MAE, the point estimate, the 1σ calibration factor and the domain of ``ens``; its checkpoint.
 
-    The point estimate (the mixture's median or mean) is the one with the lower val MAE.
+    The point estimate (the mixture's median or mean) is the one with the lower val MAE;
+    with trees, after blending.
     """
     vidx, vfrac = ens.encode(val.formula)
     pred = ens.predict_arrays(vidx, vfrac)
     truth = val.target.to_numpy(np.float64)
-    by_point = {"median": np.abs(pred.median - truth), "mean": np.abs(pred.mean - truth)}
+    by_point = {"median": np.abs(ens.blend(pred.median, pred) - truth),
+                "mean": np.abs(ens.blend(pred.mean, pred) - truth)}
     point = min(by_point, key=lambda p: by_point[p].mean())
     err = by_point[point]
     member_mae = [float(np.abs(pred.members[:, k] - truth).mean()) for k in range(pred.members.shape[1])]
@@ -353,6 +355,80 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     run = {"merged_from": sources, "seed": seeds, "epochs": first.metrics.get("epochs")}
     checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
                             run, log)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint, out)
+    return checkpoint
+
+
+#: LightGBM settings of the trees (`matfold blend-trees`): an L1 fit, like the networks'
+TREE_PARAMS = dict(objective="l1", learning_rate=0.05, num_leaves=63, min_data_in_leaf=10, feature_fraction=0.5,
+                   bagging_fraction=0.8, bagging_freq=1, lambda_l2=1.0, verbose=-1)
+
+#: the blend weights tried on val
+TREE_WEIGHTS = tuple(round(0.05 * k, 2) for k in range(11))
+
+
+def fit_trees(task: str, train, seed: int = 1, threads: int = 1, max_trees: int = 20_000, patience: int = 200,
+              params: dict | None = None, log: Callable[[str], None] = print):
+    """Gradient-boosted trees for ``task`` on the composition descriptor of ``train``.
+
+    Early stopping watches a random 10 % of *train* (val stays for the blend weight);
+    returns a :class:`~.trees.TreeEnsemble` and the LightGBM booster.
+    """
+    try:
+        import lightgbm as lgb
+    except ImportError:
+        raise MatfoldDependencyError("fitting trees needs LightGBM: pip install 'matfold[train]'") from None
+    from .trees import TreeEnsemble, composition_descriptor
+
+    x = composition_descriptor(*encode_compositions(train.formula)).astype(np.float64)
+    y = train.target.to_numpy(np.float64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(0.9 * len(x))
+    fit, stop = order[:cut], order[cut:]
+    start = time.time()
+    booster = lgb.train({**TREE_PARAMS, **(params or {}), "seed": seed, "num_threads": threads},
+                        lgb.Dataset(x[fit], y[fit]), max_trees, valid_sets=[lgb.Dataset(x[stop], y[stop])],
+                        callbacks=[lgb.early_stopping(patience, verbose=False)])
+    trees = TreeEnsemble.from_lightgbm(booster, num_iteration=booster.best_iteration)
+    log(f"{task}: {len(trees)} trees (depth {trees.depth}, {len(trees.feature)} nodes) in {time.time() - start:.0f} s")
+    return trees, booster
+
+
+def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | Path | None = None,
+                seed: int = 1, threads: int = 1, log: Callable[[str], None] = print) -> dict:
+    """Add trees to the ensemble ``model`` with the blend weight of lowest val MAE; recalibrate.
+
+    The weight is chosen from :data:`TREE_WEIGHTS` for the point estimate the ensemble
+    reports; with weight 0 the ensemble is written without trees.
+    """
+    import torch
+
+    from .ensemble import CompositionEnsemble
+
+    ens = CompositionEnsemble.load(model)
+    if ens.task != task:
+        raise MatfoldInputError(f"{model} is a {ens.task} model, not {task}")
+    folder = Path(data_dir) / task
+    train, val = load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv")
+    trees, _ = fit_trees(task, train, seed=seed, threads=threads, log=log)
+    ens.trees, ens.tree_weight = trees, 1.0
+    pred = ens.predict_arrays(*ens.encode(val.formula))
+    truth = val.target.to_numpy(np.float64)
+    nets = pred.median if ens.point == "median" else pred.mean
+    mae = {w: float(np.abs((1 - w) * nets + w * pred.trees - truth).mean()) for w in TREE_WEIGHTS}
+    weight = min(mae, key=mae.get)
+    log(f"{task}: val MAE by tree weight " + ", ".join(f"{w:g}: {m:.4g}" for w, m in mae.items()))
+    if weight == 0.0:
+        ens.trees = None
+    ens.tree_weight = weight
+    computed = {"point", "member_val_mae", "n_train", "n_val", "element_counts", "max_elements"}
+    run = {k: v for k, v in ens.metrics.items() if not k.startswith("val_") and k not in computed}
+    run["trees"] = {"weight": weight, "n_trees": len(trees), "seed": seed, "params": TREE_PARAMS,
+                    "val_mae_trees": float(np.abs(pred.trees - truth).mean()),
+                    "val_mae_networks": float(np.abs(nets - truth).mean())}
+    checkpoint = _calibrate(ens, train, val, run, log)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, out)
