@@ -465,3 +465,104 @@ def test_ensembles_can_mix_members_with_and_without_the_cell_size(tiny, tmp_path
     card = composition_card(mixed)
     assert "unit cell" in card.notes
     assert [r.get("cell_size", False) for r in card.extra["runs"]] == [False, True]
+
+
+def test_trees_decide_exactly_as_lightgbm_does():
+    lgb = pytest.importorskip("lightgbm")
+    from matfold_kernel.properties.trees import TreeEnsemble, composition_descriptor
+
+    train = load_task_csv(DATA / "mp_bulk_modulus" / "train.csv")
+    x = composition_descriptor(*compnet.encode_compositions(train.formula))
+    booster = lgb.train({"objective": "l1", "num_leaves": 15, "min_data_in_leaf": 3, "verbose": -1, "seed": 3,
+                         "num_threads": 1}, lgb.Dataset(x.astype(np.float64), train.target.to_numpy()), 60)
+    trees = TreeEnsemble.from_lightgbm(booster)
+    assert len(trees) == 60 and trees.depth >= 4
+    # inputs sitting exactly on the split thresholds, just above and below them, and the data
+    internal = trees.feature >= 0
+    probe = np.repeat(x[:40], 3, axis=0)
+    f, t = trees.feature[internal].astype(int), trees.threshold[internal]
+    pick = np.random.default_rng(0).integers(0, len(f), size=len(probe))
+    nudge = np.tile([-1, 0, 1], 40)
+    probe[np.arange(len(probe)), f[pick]] = np.where(
+        nudge == 0, t[pick], np.nextafter(t[pick], np.where(nudge > 0, np.float32(np.inf), np.float32(-np.inf))))
+    for rows in (x, probe):
+        want = booster.predict(rows.astype(np.float64))
+        np.testing.assert_allclose(trees.predict(rows), want, atol=1e-4 * np.abs(want).max())
+    again = TreeEnsemble.from_state(torch.load(_saved(trees.to_state()), weights_only=True))
+    np.testing.assert_array_equal(again.predict(probe), trees.predict(probe))
+
+
+def _saved(obj):
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return buf
+
+
+def test_composition_descriptor_of_amounts_and_fractions_is_describe():
+    from matfold_kernel.properties.features import describe
+    from matfold_kernel.properties.trees import composition_descriptor
+
+    formulas = ["Fe2O3", "NaCl", "Li7La3Zr2O12", "Si"]
+    want = describe(formulas)
+    for amounts in (False, True):
+        got = composition_descriptor(*compnet.encode_compositions(formulas, amounts=amounts))
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_blended_trees_are_chosen_on_val_and_survive_the_round_trip(tiny, tmp_path):
+    pytest.importorskip("lightgbm")
+    from matfold_kernel.properties.training import TREE_WEIGHTS, blend_trees
+
+    path, plain = tiny
+    out = tmp_path / "blend.pt"
+    logs = []
+    ckpt = blend_trees("mp_bulk_modulus", DATA, path, out, log=logs.append)
+    w = ckpt["tree_weight"] if "trees" in ckpt else 0.0
+    val = load_task_csv(DATA / "mp_bulk_modulus" / "val.csv")
+    truth = val.target.to_numpy(np.float64)
+    nets = CompositionEnsemble.load(path)
+    blended = CompositionEnsemble.load(out)
+    assert blended.tree_weight == w and (blended.trees is not None) == (w > 0)
+    idx, frac = blended.encode(val.formula)
+    n, b = nets.predict_arrays(idx, frac), blended.predict_arrays(idx, frac)
+    # the networks are untouched; the value is the blend with the weight of lowest val MAE
+    np.testing.assert_allclose(b.members, n.members, rtol=1e-6)
+    base = b.median if blended.point == "median" else b.mean
+    np.testing.assert_allclose(b.value, blended.blend(base, b), rtol=1e-9)
+    tried = [np.abs((1 - v) * (n.median if nets.point == "median" else n.mean) + v * b.trees - truth).mean()
+             for v in TREE_WEIGHTS] if b.trees is not None else []
+    if w > 0:
+        np.testing.assert_allclose(b.value, (1 - w) * base + w * b.trees, rtol=1e-9)
+        assert ckpt["metrics"]["val_mae"] <= min(tried) + 1e-9
+    assert ckpt["metrics"]["val_mae"] <= plain["metrics"]["val_mae"] + 1e-9
+    np.testing.assert_allclose(ckpt["metrics"]["val_mae"], np.abs(b.value - truth).mean(), rtol=1e-6)
+    assert ckpt["metrics"]["val_within_1sigma"] == pytest.approx(0.6827, abs=0.02)
+    assert ckpt["metrics"]["trees"]["weight"] == w and any("tree weight" in m for m in logs)
+    # the CLI reports what the ensemble computes, on both backends
+    shown = predict_formulas(val.formula.tolist()[:5], "mp_bulk_modulus", model_path=out)
+    np.testing.assert_allclose(shown.mean, np.maximum(b.value[:5], 0), rtol=1e-6)
+    onnx = blended.predict_arrays(idx, frac, backend="onnx")
+    assert np.abs(onnx.value - b.value).max() <= 1e-3 * np.abs(b.value).max()
+
+
+def test_blend_trees_forces_the_weight_and_refuses_a_wrong_task(tiny, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("lightgbm")
+    from matfold_kernel.errors import MatfoldInputError
+    from matfold_kernel.properties import training
+
+    path, _ = tiny
+    # with only weight 1 to choose from the value is the trees' alone
+    monkeypatch.setattr(training, "TREE_WEIGHTS", (1.0,))
+    training.blend_trees("mp_bulk_modulus", DATA, path, tmp_path / "t.pt", log=lambda m: None)
+    ens = CompositionEnsemble.load(tmp_path / "t.pt")
+    p = ens.predict_arrays(*ens.encode(["MgO", "TiC"]))
+    np.testing.assert_allclose(p.value, p.trees, rtol=1e-9)
+    assert not np.allclose(p.value, p.mean)
+    with pytest.raises(MatfoldInputError, match="is a mp_bulk_modulus model, not mp_shear_modulus"):
+        training.blend_trees("mp_shear_modulus", DATA, path, None, log=lambda m: None)
+    assert main(["blend-trees", "--task", "nope"]) == 2 and "unknown task 'nope'" in capsys.readouterr().err
+    assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(tmp_path / "none.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
