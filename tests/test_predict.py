@@ -561,6 +561,13 @@ def test_blend_trees_forces_the_weight_and_refuses_a_wrong_task(tiny, tmp_path, 
     p = ens.predict_arrays(*ens.encode(["MgO", "TiC"]))
     np.testing.assert_allclose(p.value, p.trees, rtol=1e-9)
     assert not np.allclose(p.value, p.mean)
+    # the model card says what the value is made of
+    from matfold_kernel.properties.models import composition_card
+
+    card = composition_card(ens)
+    assert f"+ {len(ens.trees)} regression trees" in card.size and "weight 1;" in card.notes
+    assert card.extra["trees"] == {"weight": 1.0, "n_trees": len(ens.trees), "seed": 1}
+    assert "trees" not in composition_card(CompositionEnsemble.load(path)).extra
     with pytest.raises(MatfoldInputError, match="is a mp_bulk_modulus model, not mp_shear_modulus"):
         training.blend_trees("mp_shear_modulus", DATA, path, None, log=lambda m: None)
     assert main(["blend-trees", "--task", "nope"]) == 2 and "unknown task 'nope'" in capsys.readouterr().err

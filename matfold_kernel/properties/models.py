@@ -82,6 +82,7 @@ def composition_card(model) -> ModelCard:
     n_params = sum(p.numel() for p in model.module.members[0].parameters())
     m = model.metrics
     prop = PROPERTIES[task.property]
+    trees = m.get("trees") if getattr(model, "trees", None) is not None else None
     return ModelCard(
         name=f"matfold-compnet/{task.name}",
         version=MODEL_VERSION,
@@ -89,7 +90,8 @@ def composition_card(model) -> ModelCard:
         unit=task.unit,
         input="composition",
         training_data=f"{task.source}: {m.get('n_train', '?')} formulas ({task.name}/train.csv)",
-        size=f"{len(model.module.members)} members × {n_params / 1e3:.0f} k parameters",
+        size=f"{len(model.module.members)} members × {n_params / 1e3:.0f} k parameters"
+             + (f" + {len(model.trees)} regression trees" if trees else ""),
         val_mae=m.get("val_mae"),
         licence="BSD-3-Clause (matfold); training data CC BY 4.0",
         reference="attention over element embeddings (CrabNet/Roost style); mat2vec element vectors (MIT)",
@@ -104,8 +106,12 @@ def composition_card(model) -> ModelCard:
             + (" Some members read the number of atoms of the formula as written, a hint of the "
                "polymorph: give the formula of the unit cell (Li4Fe4P4O16 for olivine LiFePO4) when "
                "you know it." if getattr(model, "takes_amounts", False) else "")
+            + (f" Blended with gradient-boosted trees on elemental-property statistics (weight "
+               f"{model.tree_weight:g}; the trees alone: val MAE {trees['val_mae_trees']:.4g}, the networks "
+               f"alone {trees['val_mae_networks']:.4g}); the uncertainty is the networks' spread." if trees else "")
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
                "point": getattr(model, "point", "mean"),
+               **({"trees": {k: trees[k] for k in ("weight", "n_trees", "seed")}} if trees else {}),
                "runs": [_run_card(r) for r in m.get("merged_from", [m])]},
     )
