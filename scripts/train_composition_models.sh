@@ -8,6 +8,8 @@
 #                     # committed round-2 ensembles
 #   STEPS=round5 JOBS=2 scripts/train_composition_models.sh  # only the session-6 seeds, on
 #                     # top of the ensembles committed in 30a1b97
+#   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
+#                     # shipped ensembles (the networks are read, not retrained)
 #
 # Each `run` below is one seeded `matfold train`; each task's shipped ensemble is then
 # `matfold merge --select --keep 2` over that task's runs: greedy forward selection on the
@@ -78,7 +80,8 @@ merge_onto() {  # merge_onto DIR COMMIT FRESH TASK RUN...: merge RUNs into TASK'
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5) ;; *) echo "STEPS is all, round3 or round5, not $STEPS" >&2; exit 2 ;; esac
+case $STEPS in all|round3|round5|trees) ;; *) echo "STEPS is all, round3, round5 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -266,4 +269,12 @@ merge5 aflow__Egap     "$R5"/Egap_s*.pt
 merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
+done
+fi  # STEPS != trees
+
+# -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
+# blended into the shipped ensemble with the weight of lowest val MAE (`matfold blend-trees`).
+# Kept where the blend lowers val MAE by 0.5 % or more; blending again refits the same trees.
+for task in TREE_TASKS_PLACEHOLDER; do
+    $MATFOLD blend-trees --task "$task" --data-dir "$DATA" --threads "$THREADS"
 done

@@ -93,21 +93,29 @@ class TreeEnsemble:
     def __len__(self) -> int:
         return len(self.roots)
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Sum of the trees' leaves for descriptor rows ``x`` (n, F) → (n,) float64."""
-        x = np.asarray(x, np.float32)
+    def predict(self, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """Sum of the trees' leaves for descriptor rows ``x`` (n, F) → (n,) float64.
+
+        All (row, tree) paths of a batch step down together; a path leaves the active
+        set at its leaf, so the work follows the paths' lengths, not the deepest tree.
+        """
+        x = np.ascontiguousarray(x, np.float32)
         out = np.zeros(len(x), np.float64)
         feat = self.feature.astype(np.int64)
-        leaf = feat < 0
+        roots = self.roots.astype(np.int64)
         for start in range(0, len(x), batch_size):
             rows = x[start:start + batch_size]
-            node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).astype(np.int64)
-            r = np.arange(len(rows))[:, None]
-            for _ in range(self.depth):
-                f = feat[node]
-                go_left = rows[r, np.maximum(f, 0)] <= self.threshold[node]
-                node = np.where(leaf[node], node, np.where(go_left, node + 1, self.right[node]))
-            out[start:start + len(rows)] = self.threshold[node].astype(np.float64).sum(axis=1)
+            flat = rows.ravel()
+            node = np.tile(roots, len(rows))  # (rows · trees,), row-major
+            offset = np.repeat(np.arange(len(rows), dtype=np.int64) * x.shape[1], len(roots))
+            active = np.flatnonzero(feat[node] >= 0)
+            while active.size:
+                here = node[active]
+                go_left = flat[offset[active] + feat[here]] <= self.threshold[here]
+                here = np.where(go_left, here + 1, self.right[here])
+                node[active] = here
+                active = active[feat[here] >= 0]
+            out[start:start + len(rows)] = self.threshold[node].reshape(len(rows), -1).sum(axis=1, dtype=np.float64)
         return out
 
     # -- persistence (plain tensors, for ``torch.load(weights_only=True)``) ------
