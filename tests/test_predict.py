@@ -467,7 +467,8 @@ def test_ensembles_can_mix_members_with_and_without_the_cell_size(tiny, tmp_path
     assert [r.get("cell_size", False) for r in card.extra["runs"]] == [False, True]
 
 
-def test_trees_decide_exactly_as_lightgbm_does():
+@pytest.mark.parametrize("backend", ["numpy", "onnx"])
+def test_trees_decide_exactly_as_lightgbm_does(backend):
     lgb = pytest.importorskip("lightgbm")
     from matfold_kernel.properties.trees import TreeEnsemble, composition_descriptor
 
@@ -487,9 +488,15 @@ def test_trees_decide_exactly_as_lightgbm_does():
         nudge == 0, t[pick], np.nextafter(t[pick], np.where(nudge > 0, np.float32(np.inf), np.float32(-np.inf))))
     for rows in (x, probe):
         want = booster.predict(rows.astype(np.float64))
-        np.testing.assert_allclose(trees.predict(rows), want, atol=1e-4 * np.abs(want).max())
+        np.testing.assert_allclose(trees.predict(rows, backend), want, atol=1e-4 * np.abs(want).max())
     again = TreeEnsemble.from_state(torch.load(_saved(trees.to_state()), weights_only=True))
-    np.testing.assert_array_equal(again.predict(probe), trees.predict(probe))
+    np.testing.assert_array_equal(again.predict(probe, backend), trees.predict(probe, backend))
+    assert trees.predict(probe[:0], backend).shape == (0,)
+    # "auto" walks a few rows in numpy and runs batches on ONNX Runtime: the same sums
+    for rows in (x[:3], x):
+        np.testing.assert_allclose(trees.predict(rows), trees.predict(rows, backend), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown tree backend 'gpu'"):
+        trees.predict(probe, "gpu")
 
 
 def _saved(obj):

@@ -17,6 +17,7 @@ to fractions first.
 An ensemble may also carry gradient-boosted trees on the composition descriptor
 (:mod:`.trees`): the reported value is then ``(1 - w) · value + w · trees`` with the
 weight ``w`` chosen on val; the spread (and so the uncertainty) stays the networks'.
+The trees run on ONNX Runtime with either backend (numpy where it is missing).
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ class CompositionEnsemble:
         b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * self.target_std
         pred = mixture_prediction(mus, b, self.calibration, self.point)
         if self.trees is not None:
-            pred.trees = self.trees.predict(composition_descriptor(idx, frac))
+            pred.trees = self.trees.predict(composition_descriptor(idx, frac), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)
         return pred
 

@@ -12,15 +12,23 @@ flat arrays, nodes of all trees in pre-order: an internal node's left child is t
 next node, ``right`` gives the other; a leaf has ``feature == -1`` and its value in
 ``threshold``. Thresholds are rounded *down* to float32: the descriptor is float32,
 so ``x <= t`` decides exactly as LightGBM's double comparison does.
+
+Batches run on ONNX Runtime's ``TreeEnsembleRegressor`` (0.18 ms per formula for
+8.6 k trees, 7x the numpy walk); its graph is built on first use (1-5 s for 2-14 k
+trees), so a few rows — one formula in a notebook — take the numpy walk (8 ms for
+14 k trees), as does everything where ONNX Runtime is not installed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["TreeEnsemble", "composition_descriptor"]
+
+#: batches smaller than this take the numpy walk under ``backend="auto"``
+SMALL_BATCH = 64
 
 
 def composition_descriptor(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -55,6 +63,7 @@ class TreeEnsemble:
     right: np.ndarray
     roots: np.ndarray
     depth: int
+    _session: object = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_lightgbm(cls, booster, num_iteration: int | None = None) -> "TreeEnsemble":
@@ -93,13 +102,26 @@ class TreeEnsemble:
     def __len__(self) -> int:
         return len(self.roots)
 
-    def predict(self, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    def predict(self, x: np.ndarray, backend: str = "auto") -> np.ndarray:
         """Sum of the trees' leaves for descriptor rows ``x`` (n, F) → (n,) float64.
 
-        All (row, tree) paths of a batch step down together; a path leaves the active
-        set at its leaf, so the work follows the paths' lengths, not the deepest tree.
+        ``backend`` is ``"onnx"`` (ONNX Runtime; float32 sums, within 1e-5 relative of
+        numpy's), ``"numpy"`` or ``"auto"`` (ONNX Runtime, when installed, for batches of
+        :data:`SMALL_BATCH` rows or more).
         """
+        if backend not in ("auto", "onnx", "numpy"):
+            raise ValueError(f"unknown tree backend {backend!r}: use 'auto', 'onnx' or 'numpy'")
         x = np.ascontiguousarray(x, np.float32)
+        if backend == "numpy" or len(x) == 0 or (backend == "auto" and len(x) < SMALL_BATCH):
+            return self._walk(x)
+        session = self.onnx_session(x.shape[1], required=backend == "onnx")
+        if session is None:
+            return self._walk(x)
+        return session.run(None, {"x": x})[0][:, 0].astype(np.float64)
+
+    def _walk(self, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """The numpy evaluation: all (row, tree) paths of a batch step down together; a path
+        leaves the active set at its leaf, so the work follows the paths' lengths."""
         out = np.zeros(len(x), np.float64)
         feat = self.feature.astype(np.int64)
         roots = self.roots.astype(np.int64)
@@ -117,6 +139,61 @@ class TreeEnsemble:
                 active = active[feat[here] >= 0]
             out[start:start + len(rows)] = self.threshold[node].reshape(len(rows), -1).sum(axis=1, dtype=np.float64)
         return out
+
+    def to_onnx(self, n_features: int) -> bytes:
+        """The trees as one ONNX ``TreeEnsembleRegressor`` (ai.onnx.ml opset 3): input ``x``
+        (n, ``n_features``) float32, output ``y`` (n, 1)."""
+        from onnx import AttributeProto, TensorProto, helper
+
+        n = len(self.feature)
+        tree = np.searchsorted(self.roots, np.arange(n), side="right") - 1
+        local = np.arange(n) - self.roots[tree]  # node ids count from 0 in each tree
+        leaf = self.feature < 0
+        node = helper.make_node("TreeEnsembleRegressor", ["x"], ["y"], domain="ai.onnx.ml", n_targets=1,
+                                aggregate_function="SUM", post_transform="NONE", base_values=[0.0])
+        lists = {  # filled straight into the protobuf: helper.make_attribute checks every item (4 s for 1.8 M nodes)
+            "nodes_treeids": tree, "nodes_nodeids": local, "nodes_featureids": np.where(leaf, 0, self.feature),
+            "nodes_values": np.where(leaf, 0, self.threshold).astype(np.float32),
+            "nodes_modes": np.where(leaf, b"LEAF", b"BRANCH_LEQ"),
+            "nodes_truenodeids": np.where(leaf, 0, local + 1),
+            "nodes_falsenodeids": np.where(leaf, 0, self.right - self.roots[tree]),
+            "target_treeids": tree[leaf], "target_nodeids": local[leaf], "target_ids": np.zeros(int(leaf.sum()), int),
+            "target_weights": self.threshold[leaf].astype(np.float32),
+        }
+        for name, values in lists.items():
+            attr = node.attribute.add()
+            attr.name = name
+            if values.dtype.kind == "S":
+                attr.type = AttributeProto.STRINGS
+                attr.strings.extend(values.tolist())
+            elif values.dtype.kind == "f":
+                attr.type = AttributeProto.FLOATS
+                attr.floats.extend(values.tolist())
+            else:
+                attr.type = AttributeProto.INTS
+                attr.ints.extend(values.astype(np.int64).tolist())
+        graph = helper.make_graph(
+            [node], "matfold-trees", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, n_features])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("ai.onnx.ml", 3)])
+        return model.SerializeToString()
+
+    def onnx_session(self, n_features: int, required: bool = True):
+        """The ONNX Runtime session of these trees (built on first use, kept); None when
+        ONNX Runtime is missing and not ``required``."""
+        if self._session is None or self._session[0] != n_features:
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                if not required:
+                    return None
+                from ..errors import MatfoldDependencyError
+
+                raise MatfoldDependencyError("the ONNX backend needs onnxruntime: pip install 'matfold[ml]'") from None
+            self._session = (n_features, ort.InferenceSession(self.to_onnx(n_features),
+                                                              providers=["CPUExecutionProvider"]))
+        return self._session[1]
 
     # -- persistence (plain tensors, for ``torch.load(weights_only=True)``) ------
     def to_state(self) -> dict:
