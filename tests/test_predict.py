@@ -499,6 +499,28 @@ def test_trees_decide_exactly_as_lightgbm_does(backend):
         trees.predict(probe, "gpu")
 
 
+def test_tree_graph_attributes_are_what_protobuf_itself_encodes():
+    from onnx import AttributeProto
+
+    from matfold_kernel.properties.trees import _attribute
+
+    ints = np.array([0, 1, 127, 128, 300, 16383, 16384, 2**21, 2**28 - 1, 2**28, 2**35, 2**62])
+    ints = np.concatenate([ints, np.arange(300_000)])  # past one chunk of the encoder
+    floats = np.array([0.5, -1.25, 3e-8, np.float32(1) / 3], np.float32)
+    modes = np.array([True, False, False, True])
+    for name, values in (("i", ints), ("f", floats), ("s", modes)):
+        attr = AttributeProto()
+        attr.ParseFromString(_attribute(name, values))
+        assert attr.name == name
+        if name == "i":
+            assert attr.type == AttributeProto.INTS and list(attr.ints) == ints.tolist()
+        elif name == "f":
+            assert attr.type == AttributeProto.FLOATS
+            np.testing.assert_array_equal(np.array(attr.floats, np.float32), floats)
+        else:
+            assert attr.type == AttributeProto.STRINGS and list(attr.strings) == [b"LEAF", b"BRANCH_LEQ", b"BRANCH_LEQ", b"LEAF"]
+
+
 def _saved(obj):
     import io
 
