@@ -11,7 +11,8 @@ training mean. Also the uncertainty calibration on val: the share of errors with
 1σ and 2σ (68.3 % and 95.4 % for a calibrated Gaussian), and how many runs and members
 make the ensemble, with the val MAE of its best single run (what merging gained), and
 which point estimate the ensemble reports (``median`` or ``mean`` of its mixture) with
-the val MAE the other one would give.
+the val MAE the other one would give. Where the ensemble carries gradient-boosted trees
+(``matfold blend-trees``): their blend weight and the val MAE of the networks alone.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     print(f"{'task':<30} {'n val':>6} {'matfold':>9} {'CrabNet':>9} {'ridge':>9} {'mean':>9} "
-          f"{'<1σ':>6} {'<2σ':>6} {'runs':>4} {'memb':>4} {'best run':>9} {'point':>6} {'other':>9} {'unit':<11} beats")
+          f"{'<1σ':>6} {'<2σ':>6} {'runs':>4} {'memb':>4} {'best run':>9} {'point':>6} {'other':>9} {'trees':>5} "
+          f"{'nets':>9} {'unit':<11} beats")
     wins = 0
     for name, task in TASKS.items():
         folder = Path(args.data) / name
@@ -69,11 +71,14 @@ def main() -> None:
         runs = metrics.get("merged_from", [metrics])
         members = sum(r.get("members", 5) for r in runs)
         best_run = min(r["val_mae"] for r in runs)
+        trees = metrics.get("trees") if model.trees is not None else None
+        weight = f"{trees['weight']:.2f}" if trees else "-"
+        nets = trees["val_mae_networks"] if trees else mae
         beats = mae < task.crabnet_mae
         wins += beats
         print(f"{name:<30} {len(val):>6} {mae:>9.4g} {task.crabnet_mae:>9.4g} {ridge:>9.4g} {const:>9.4g} "
               f"{within1:>6.1%} {within2:>6.1%} {len(runs):>4} {members:>4} {best_run:>9.4g} {model.point:>6} "
-              f"{other:>9.4g} {task.unit:<11} "
+              f"{other:>9.4g} {weight:>5} {nets:>9.4g} {task.unit:<11} "
               f"{'yes' if beats else 'no'}"
               f"  ({len(val) / elapsed:,.0f} formulas/s)")
     print(f"val MAE below CrabNet's test MAE on {wins} of {len(TASKS)} tasks")
