@@ -539,6 +539,10 @@ def test_composition_descriptor_of_amounts_and_fractions_is_describe():
     for amounts in (False, True):
         got = composition_descriptor(*compnet.encode_compositions(formulas, amounts=amounts))
         np.testing.assert_allclose(got, want, rtol=1e-6)
+    # a screen is described in chunks of 2048 rows (memory), in order
+    one = composition_descriptor(*compnet.encode_compositions(formulas))
+    many = composition_descriptor(*compnet.encode_compositions(formulas * 1100))
+    np.testing.assert_array_equal(many, np.tile(one, (1100, 1)))
 
 
 def test_blended_trees_are_chosen_on_val_and_survive_the_round_trip(tiny, tmp_path):

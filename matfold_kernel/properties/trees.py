@@ -42,6 +42,9 @@ def composition_descriptor(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
     from .features import describe
 
     idx = np.asarray(idx)
+    if len(idx) > 2048:  # in chunks: describe() holds three (rows, 94, 24) float64 arrays on the way
+        return np.concatenate([composition_descriptor(idx[i:i + 2048], frac[i:i + 2048])
+                               for i in range(0, len(idx), 2048)])
     amounts = np.where(idx > 0, np.asarray(frac, np.float64), 0.0)
     total = amounts.sum(axis=1, keepdims=True)
     matrix = np.zeros((len(idx), MAX_Z), np.float64)
