@@ -8,7 +8,9 @@
 2. Composition screening: formulas per minute through ``predict_formulas`` (the path
    of ``matfold predict --csv``), PyTorch and ONNX Runtime, with torch threads set
    explicitly. Goal ≥ 20,000 formulas/min on 2 cores. Baseline: pymatgen
-   ``Composition`` parsing of the same formulas (no model at all).
+   ``Composition`` parsing of the same formulas (no model at all). Then what the
+   blended trees cost: the mp_shear_modulus ensemble with its trees and, as the
+   baseline, the same networks without them.
 3. Structure GNN throughput (CGCNN formation energy, graphs built with pymatgen
    neighbour lists), structures per minute. Goal ≥ 2,000/min.
 4. Peak resident memory of this process (goal < 2 GB).
@@ -90,6 +92,21 @@ def main() -> None:
         t = best_of(lambda: predict_formulas(formulas, "matbench_mp_e_form", backend=backend), 1)
         print(f"composition ensemble ({backend:5}, {n_members} members): {len(formulas) / t * 60:>10,.0f} formulas/min "
               f"(goal ≥ 20,000)")
+
+    # the cost of the trees: one ensemble that carries them, with and without
+    shear = load_composition_model("mp_shear_modulus")
+    if shear.trees is not None:
+        trees, weight = shear.trees, shear.tree_weight
+        predict_formulas(formulas[:100], "mp_shear_modulus")
+        with_trees = best_of(lambda: predict_formulas(formulas, "mp_shear_modulus"), 1)
+        shear.trees, shear.tree_weight = None, 0.0
+        try:
+            without = best_of(lambda: predict_formulas(formulas, "mp_shear_modulus"), 1)
+        finally:
+            shear.trees, shear.tree_weight = trees, weight
+        print(f"mp_shear_modulus ({len(shear.module.members)} members) + {len(trees)} trees: "
+              f"{len(formulas) / with_trees * 60:>10,.0f} formulas/min; baseline without the trees "
+              f"{len(formulas) / without * 60:,.0f}")
 
     # 3. structure GNN
     try:
