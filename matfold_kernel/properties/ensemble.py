@@ -261,11 +261,13 @@ class CompositionEnsemble:
             pred.value = self.blend(pred.value, pred)
         return pred
 
-    def blend(self, value: np.ndarray, pred: EnsemblePrediction) -> np.ndarray:
-        """``value`` (the networks' mean or median) blended with the trees of ``pred``, if any."""
-        if pred.trees is None or self.tree_weight == 0.0:
+    def blend(self, value: np.ndarray, pred: EnsemblePrediction, weight: float | None = None) -> np.ndarray:
+        """``value`` (the networks' mean or median) blended with the trees of ``pred``, if any,
+        with ``weight`` (default: this ensemble's ``tree_weight``)."""
+        weight = self.tree_weight if weight is None else weight
+        if pred.trees is None or weight == 0.0:
             return value
-        return (1.0 - self.tree_weight) * value + self.tree_weight * pred.trees
+        return (1.0 - weight) * value + weight * pred.trees
 
     def onnx_session(self):
         """The ONNX Runtime session of this ensemble (exported on first use, cached in memory)."""

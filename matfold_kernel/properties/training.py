@@ -243,20 +243,26 @@ def train_joint(
             run["init_from"] = started_from
         checkpoints[task] = _calibrate(ens, trains[k], vals[k], run, log)
         if outs is not None and task in outs:
-            target = Path(outs[task])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(checkpoints[task], target)
+            _save(checkpoints[task], outs[task])
     return checkpoints
 
 
-def _calibrate(ens, train, val, run: dict, log: Callable[[str], None]) -> dict:
+def _save(checkpoint: dict, out: str | Path) -> None:
+    import torch
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, out)
+
+
+def _calibrate(ens, train, val, run: dict, log: Callable[[str], None], pred=None) -> dict:
     """Val MAE, the point estimate, the 1σ calibration factor and the domain of ``ens``; its checkpoint.
 
     The point estimate (the mixture's median or mean) is the one with the lower val MAE;
-    with trees, after blending.
+    with trees, after blending. ``pred``: the ensemble's val prediction when the caller
+    has it already.
     """
-    vidx, vfrac = ens.encode(val.formula)
-    pred = ens.predict_arrays(vidx, vfrac)
+    if pred is None:
+        pred = ens.predict_arrays(*ens.encode(val.formula))
     truth = val.target.to_numpy(np.float64)
     by_point = {"median": np.abs(ens.blend(pred.median, pred) - truth),
                 "mean": np.abs(ens.blend(pred.mean, pred) - truth)}
@@ -310,8 +316,6 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     fewer than ``min_members`` members, each single run keeps one snapshot more until they
     do (or until every snapshot is kept): an ensemble of fewer has too little spread.
     """
-    import torch
-
     from .ensemble import CompositionEnsemble
 
     runs = [CompositionEnsemble.load(p) for p in checkpoints]
@@ -356,8 +360,7 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
                             run, log)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, out)
+        _save(checkpoint, out)
     return checkpoint
 
 
@@ -403,8 +406,6 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
     The weight is chosen from :data:`TREE_WEIGHTS` for the point estimate the ensemble
     reports; with weight 0 the ensemble is written without trees.
     """
-    import torch
-
     from .ensemble import CompositionEnsemble
 
     ens = CompositionEnsemble.load(model)
@@ -417,21 +418,21 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
     pred = ens.predict_arrays(*ens.encode(val.formula))
     truth = val.target.to_numpy(np.float64)
     nets = pred.median if ens.point == "median" else pred.mean
-    mae = {w: float(np.abs((1 - w) * nets + w * pred.trees - truth).mean()) for w in TREE_WEIGHTS}
+    mae = {w: float(np.abs(ens.blend(nets, pred, w) - truth).mean()) for w in TREE_WEIGHTS}
     weight = min(mae, key=mae.get)
     log(f"{task}: val MAE by tree weight " + ", ".join(f"{w:g}: {m:.4g}" for w, m in mae.items()))
+    tree_mae = float(np.abs(pred.trees - truth).mean())
     if weight == 0.0:
-        ens.trees = None
+        ens.trees = pred.trees = None
     ens.tree_weight = weight
     computed = {"point", "member_val_mae", "n_train", "n_val", "element_counts", "max_elements"}
     run = {k: v for k, v in ens.metrics.items() if not k.startswith("val_") and k not in computed}
     run["trees"] = {"weight": weight, "n_trees": len(trees), "seed": seed, "params": TREE_PARAMS,
-                    "val_mae_trees": float(np.abs(pred.trees - truth).mean()),
-                    "val_mae_networks": float(np.abs(nets - truth).mean())}
-    checkpoint = _calibrate(ens, train, val, run, log)
+                    "val_mae_trees": tree_mae, "val_mae_networks": float(np.abs(nets - truth).mean())}
+    # the networks' and trees' val outputs do not depend on the weight: calibrate on them
+    checkpoint = _calibrate(ens, train, val, run, log, pred)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, out)
+        _save(checkpoint, out)
     return checkpoint
 
 
