@@ -12,7 +12,7 @@ from .composition import ELEMENTS, fractions, parse_formula, reduced_formula
 from .hull import HullResult, energy_above_hull
 from .models import composition_card, load_composition_model, shipped_model_path
 from .predict import FormulaPredictions, PropertyTable, predict, predict_formulas
-from .tasks import DEFAULT_TASK, TASKS, Task
+from .tasks import DEFAULT_TASK, TASKS, Task, require_task
 from .weights import fetch_weights, model_dir, seed_cache
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "predict",
     "predict_formulas",
     "reduced_formula",
+    "require_task",
     "seed_cache",
     "shipped_model_path",
 ]

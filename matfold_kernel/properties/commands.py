@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import MatfoldInputError
 from .base import PROPERTIES
-from .tasks import DEFAULT_TASK, TASKS
+from .tasks import DEFAULT_TASK, TASKS, require_task
 
 __all__ = ["add_commands"]
 
@@ -58,8 +58,7 @@ def _predict_csv(args) -> int:
             raise MatfoldInputError(f"--property takes one of: {', '.join(DEFAULT_TASK)}")
         task, unit = DEFAULT_TASK[args.property[0]], "property"
     else:
-        if args.task not in TASKS:
-            raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+        require_task(args.task)
         task, unit = args.task, "task"
     if not args.out:
         raise MatfoldInputError("--csv needs --out OUT.csv")
@@ -123,8 +122,7 @@ def _cmd_train(args) -> int:
 
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
     for task in tasks:
-        if task not in TASKS:
-            raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        require_task(task)
     data = Path(args.data_dir)
     if not (data / tasks[0] / "train.csv").is_file():
         raise MatfoldInputError(f"no {tasks[0]}/train.csv under {data}: pass --data-dir, the folder that holds "
@@ -173,8 +171,7 @@ def _cmd_merge(args) -> int:
     from .models import shipped_model_path
     from .training import merge_runs, select_runs
 
-    if args.task not in TASKS:
-        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    require_task(args.task)
     for path in args.runs:
         if not Path(path).is_file():
             raise MatfoldInputError(f"no checkpoint {path}")
@@ -192,8 +189,7 @@ def _cmd_blend_trees(args) -> int:
     from .models import shipped_model_path
     from .training import blend_trees
 
-    if args.task not in TASKS:
-        raise MatfoldInputError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    require_task(args.task)
     model = Path(args.model) if args.model else shipped_model_path(args.task)
     if not model.is_file():
         raise MatfoldInputError(f"no checkpoint {model}")

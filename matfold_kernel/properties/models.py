@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .base import PROPERTIES, ModelCard
-from .tasks import TASKS
+from .tasks import TASKS, require_task
 
 __all__ = ["shipped_model_path", "load_composition_model", "composition_card", "MODEL_VERSION"]
 
@@ -23,8 +23,7 @@ MODEL_VERSION = "2026.11.22"
 
 def shipped_model_path(task: str) -> Path:
     """Path of the shipped ensemble of ``task``."""
-    if task not in TASKS:
-        raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    require_task(task)
     return _TRAINED / f"{task}.pt"
 
 

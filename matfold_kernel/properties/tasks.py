@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Task", "TASKS", "DEFAULT_TASK"]
+from ..errors import MatfoldInputError
+
+__all__ = ["Task", "TASKS", "DEFAULT_TASK", "require_task"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,10 @@ DEFAULT_TASK = {
     "debye_temperature": "aflow__ael_debye_temperature",
     "e_above_hull": "mp_e_hull",
 }
+
+
+def require_task(name: str) -> Task:
+    """The task called ``name``; a :class:`MatfoldInputError` naming the eleven if there is none."""
+    if name not in TASKS:
+        raise MatfoldInputError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[name]

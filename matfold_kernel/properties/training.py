@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
-from .tasks import TASKS
+from .tasks import TASKS, require_task
 
 __all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_outputs",
            "RunOutputs", "greedy_mae", "greedy_selection", "merge_runs", "element_counts"]
@@ -160,8 +160,7 @@ def train_joint(
 
     tasks = list(tasks)
     for task in tasks:
-        if task not in TASKS:
-            raise MatfoldInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        require_task(task)
     if len(set(tasks)) != len(tasks) or not tasks:
         raise MatfoldInputError(f"name each task once: {tasks}")
     torch.set_num_threads(threads)
