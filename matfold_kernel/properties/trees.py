@@ -180,7 +180,7 @@ class TreeEnsemble:
     def onnx_session(self, n_features: int, required: bool = True):
         """The ONNX Runtime session of these trees (built on first use, kept); None when
         ONNX Runtime is missing and not ``required``."""
-        if self._session is None or self._session[0] != n_features:
+        if self._session is None:
             try:
                 import onnxruntime as ort
             except ImportError:
@@ -189,9 +189,8 @@ class TreeEnsemble:
                 from ..errors import MatfoldDependencyError
 
                 raise MatfoldDependencyError("the ONNX backend needs onnxruntime: pip install 'matfold[ml]'") from None
-            self._session = (n_features, ort.InferenceSession(self.to_onnx(n_features),
-                                                              providers=["CPUExecutionProvider"]))
-        return self._session[1]
+            self._session = ort.InferenceSession(self.to_onnx(n_features), providers=["CPUExecutionProvider"])
+        return self._session
 
     # -- persistence (plain tensors, for ``torch.load(weights_only=True)``) ------
     def to_state(self) -> dict:
