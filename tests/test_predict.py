@@ -467,6 +467,41 @@ def test_ensembles_can_mix_members_with_and_without_the_cell_size(tiny, tmp_path
     assert [r.get("cell_size", False) for r in card.extra["runs"]] == [False, True]
 
 
+def test_ensembles_can_mix_networks_of_different_widths(tiny, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    from matfold_kernel.properties.models import composition_card
+    from matfold_kernel.properties.training import merge_runs
+
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))
+    torch.set_num_threads(1)
+    narrow, _ = tiny
+    wide = tmp_path / "wide"
+    # the CLI path: --d-model sets the width and the feed-forward layers twice that
+    assert main(["train", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--epochs", "5", "--d-model", "24",
+                 "--out", str(wide)]) == 0
+    assert CompositionEnsemble.load(wide).config.d_ff == 48
+    capsys.readouterr()
+    assert main(["train", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--d-model", "30",
+                 "--out", str(wide)]) == 2
+    assert "--d-model 30: give a multiple of 4" in capsys.readouterr().err
+    out = tmp_path / "mixed.pt"
+    merge_runs("mp_bulk_modulus", DATA, [narrow, wide], out, log=lambda m: None, keep=3)
+    mixed = CompositionEnsemble.load(out)
+    assert [c.d_model for c in mixed.member_configs] == [16] * 3 + [24] * 3
+    formulas = ["Na4Cl4", "LiFePO4", "Ba2YCu3O7", "Fe0.9Ni0.1", "W"]
+    # each member computes what it computed in its own run
+    a, b = CompositionEnsemble.load(narrow), CompositionEnsemble.load(wide)
+    got = mixed.raw_outputs(*mixed.encode(formulas))
+    np.testing.assert_allclose(got[:, :3], a.raw_outputs(*a.encode(formulas))[:, -3:], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[:, 3:], b.raw_outputs(*b.encode(formulas))[:, -3:], rtol=1e-5, atol=1e-6)
+    # ONNX: one graph per width, parity with PyTorch
+    idx, frac = mixed.encode(formulas)
+    assert np.abs(got - mixed.raw_outputs(idx, frac, "onnx")).max() <= 1e-4
+    card = composition_card(mixed)
+    assert card.size.startswith("6 members (3 × ") and card.size.count(" × ") == 2
+    assert [r.get("d_model") for r in card.extra["runs"]] == [16, 24]
+
+
 @pytest.mark.parametrize("backend", ["numpy", "onnx"])
 def test_trees_decide_exactly_as_lightgbm_does(backend):
     lgb = pytest.importorskip("lightgbm")

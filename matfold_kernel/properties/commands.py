@@ -135,8 +135,13 @@ def _cmd_train(args) -> int:
     plan.loss, plan.batching = args.loss, args.batching
     if args.lr is not None:
         plan.lr = args.lr
-    if args.dropout is not None or args.cell_size:
+    if args.dropout is not None or args.cell_size or args.d_model is not None:
         size = {"cell_size": args.cell_size, **({} if args.dropout is None else {"dropout": args.dropout})}
+        if args.d_model is not None:
+            if args.d_model < 8 or args.d_model % 4:
+                raise MatfoldInputError(f"--d-model {args.d_model}: give a multiple of 4 (the attention heads), "
+                                        "at least 8; the default is 128")
+            size.update(d_model=args.d_model, d_ff=2 * args.d_model)
         plan.config = CompNetConfig(**size)
     if args.init_from:
         if not Path(args.init_from).is_file():
@@ -234,6 +239,9 @@ def add_commands(sub) -> None:
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3)")
     train.add_argument("--dropout", type=float, default=None, help="dropout of the network (default 0.1)")
+    train.add_argument("--d-model", type=int, default=None, metavar="N",
+                       help="width of the network (default 128; the feed-forward layers are 2N wide); runs of "
+                            "different widths merge into one ensemble")
     train.add_argument("--cell-size", action="store_true",
                        help="let the network read the number of atoms of each formula as written "
                             "(Cl4Hg4N4: 12), a hint of the polymorph in the Materials Project tasks")

@@ -70,15 +70,28 @@ def _run_card(run: dict) -> dict:
             if k in ("seed", "epochs", "loss", "dropout", "trained_with", "members", "val_mae") and v is not None}
     if run.get("cell_size"):  # the network reads the number of atoms of the formula as written
         card["cell_size"] = True
+    if run.get("d_model") not in (None, 128):  # a wider (or narrower) network than the default
+        card["d_model"] = run["d_model"]
     if run.get("init_from"):  # transfer: the network started from another task's model
         card["init_from"] = run["init_from"].get("task")
     return card
 
 
+def _members_size(sizes: list[int]) -> str:
+    """``"12 members × 551 k parameters"``, or per width: ``"8 members (6 × 551 k, 2 × 2050 k parameters)"``."""
+    counts: dict[int, int] = {}
+    for n in sizes:
+        counts[n] = counts.get(n, 0) + 1
+    if len(counts) == 1:
+        return f"{len(sizes)} members × {sizes[0] / 1e3:.0f} k parameters"
+    parts = ", ".join(f"{k} × {n / 1e3:.0f} k" for n, k in sorted(counts.items()))
+    return f"{len(sizes)} members ({parts} parameters)"
+
+
 def composition_card(model) -> ModelCard:
     """The model card of a loaded composition ensemble."""
     task = TASKS[model.task]
-    n_params = sum(p.numel() for p in model.module.members[0].parameters())
+    sizes = [sum(p.numel() for p in member.parameters()) for member in model.module.members]
     m = model.metrics
     prop = PROPERTIES[task.property]
     trees = m.get("trees") if getattr(model, "trees", None) is not None else None
@@ -89,7 +102,7 @@ def composition_card(model) -> ModelCard:
         unit=task.unit,
         input="composition",
         training_data=f"{task.source}: {m.get('n_train', '?')} formulas ({task.name}/train.csv)",
-        size=f"{len(model.module.members)} members × {n_params / 1e3:.0f} k parameters"
+        size=_members_size(sizes)
              + (f" + {len(model.trees)} regression trees" if trees else ""),
         val_mae=m.get("val_mae"),
         licence="BSD-3-Clause (matfold); training data CC BY 4.0",

@@ -1,8 +1,9 @@
 """ONNX export of composition ensembles, run on ONNX Runtime.
 
-Every member shares one graph: inputs ``idx`` (int64, batch × elements) and ``frac``
-(float32, same shape: fractions, or the amounts as written for a ``cell_size`` network),
-output (batch × 2); the members differ only in their weights. Exported with the
+Members of one kind (the same width and depth, reading the cell size or not) share one
+graph: inputs ``idx`` (int64, batch × elements) and ``frac`` (float32, same shape:
+fractions, or the amounts as written for a ``cell_size`` network), output (batch × 2);
+they differ only in their weights. Exported with the
 dynamo exporter (``torch.onnx.export(..., dynamo=True)``); the session uses the CUDA
 execution provider when ONNX Runtime has it, else the CPU.
 """
@@ -72,8 +73,8 @@ class OnnxEnsembleSession:
 def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | None = None) -> OnnxEnsembleSession:
     """Export ``ensemble`` (a :class:`~.ensemble.CompositionEnsemble`) and open it in ONNX Runtime.
 
-    The first member of each kind (reading the cell size or not) is traced once with the
-    dynamo exporter; every member's weights are then applied to its kind's graph. With
+    The first member of each kind (width and depth, reading the cell size or not) is traced
+    once with the dynamo exporter; every member's weights are then applied to its kind's graph. With
     ``cache`` (a folder), the ONNX files are written there and reused next time.
     """
     if cache is not None and len(list(Path(cache).glob("member-*.onnx"))) == len(ensemble.module.members):
@@ -87,7 +88,9 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
     stack = ensemble.module.to("cpu").eval()
     # every member as the module that takes the ensemble's input; members of one kind share a graph
     members = stack.runners
-    kinds = [m.config.cell_size for m in stack.members]
+    # members of one kind (width, depth, reading the cell size or not) share a graph; dropout
+    # acts only in training
+    kinds = [tuple(sorted({**m.config.to_dict(), "dropout": 0.0}.items())) for m in stack.members]
     idx = torch.tensor([[8, 26, 3, 15], [14, 8, 0, 0]], dtype=torch.int64)
     frac = torch.tensor([[0.57, 0.14, 0.14, 0.14], [0.33, 0.67, 0.0, 0.0]], dtype=torch.float32)
     if ensemble.takes_amounts:

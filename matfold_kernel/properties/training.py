@@ -322,12 +322,10 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     for other in runs[1:]:
         same_scaling = np.allclose([other.target_mean, other.target_std], [first.target_mean, first.target_std],
                                    rtol=1e-5, atol=0)  # float32 sums differ in the last bits
-        # dropout acts only in training, and the ensemble gives each member the input it
-        # takes: runs that differ in dropout or in reading the cell size make one ensemble
-        shape = lambda cfg: dataclasses.replace(cfg, dropout=0.0, cell_size=False)  # noqa: E731
-        if (other.task, shape(other.config)) != (first.task, shape(first.config)) or other.task != task \
-                or not same_scaling:
-            raise MatfoldInputError(f"cannot merge {task} runs with different tasks, sizes or training data")
+        # every member is built from its own config and given the input it takes: runs that
+        # differ in width, dropout or in reading the cell size make one ensemble
+        if other.task != first.task or other.task != task or not same_scaling:
+            raise MatfoldInputError(f"cannot merge {task} runs with different tasks or training data")
     def kept(r, n=None):
         return list(r.module.members)[_kept(r, keep if n is None else n)]
 
@@ -351,7 +349,8 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
         sources += r.metrics["merged_from"] if "merged_from" in r.metrics else [
             {**{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
                                                "trained_with", "init_from", "val_mae")},
-             "dropout": r.config.dropout, "cell_size": r.config.cell_size, "members": len(kept(r))}]
+             "dropout": r.config.dropout, "cell_size": r.config.cell_size, "d_model": r.config.d_model,
+             "members": len(kept(r))}]
     seeds = []
     for r in runs:
         seeds += r.metrics["seed"] if isinstance(r.metrics.get("seed"), list) else [r.metrics.get("seed")]
