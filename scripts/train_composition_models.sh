@@ -10,6 +10,8 @@
 #                     # top of the ensembles committed in 30a1b97
 #   STEPS=round6 JOBS=2 scripts/train_composition_models.sh  # only the session-9 Egap runs, on
 #                     # top of the ensembles committed in 5f51cfb, then the trees
+#   STEPS=round7 JOBS=2 scripts/train_composition_models.sh  # only the session-10 runs, on
+#                     # top of the ensembles committed in 2178f5f, then the trees
 #   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
 #                     # shipped ensembles (the networks are read, not retrained)
 #
@@ -82,8 +84,8 @@ merge_onto() {  # merge_onto DIR COMMIT FRESH TASK RUN...: merge RUNs into TASK'
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5|round6|trees) ;; *) echo "STEPS is all, round3, round5, round6 or trees, not $STEPS" >&2; exit 2 ;; esac
-if [[ $STEPS != trees && $STEPS != round6 ]]; then
+case $STEPS in all|round3|round5|round6|round7|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -272,9 +274,9 @@ merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
 done
-fi  # STEPS != trees, round6
+fi  # STEPS != trees, round6, round7
 
-if [[ $STEPS != trees ]]; then
+if [[ $STEPS != trees && $STEPS != round7 ]]; then
 # -- sixth round (session 9): transfer where no run had used it. aflow__Egap started from the
 # first-release e_form network, as the elastic tasks were from round 1 on: single runs
 # 0.320-0.350 eV against 0.372-0.417 for every Egap run before. matbench_mp_gap also started
@@ -305,6 +307,48 @@ merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
 merge6 mp_e_hull          "$R6"/e_hull_s*.pt
+fi  # STEPS != trees, round7
+
+if [[ $STEPS != trees ]]; then
+# -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
+# its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
+# (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
+# 0.2-0.3 (the round 1-6 members, dropout 0, overfit), 150 epochs best. log K/G: Laplace
+# NLL, two runs started from the 60-epoch e_form network (s40) instead of the first
+# release. Each is merged into the ensemble rounds 1-6 made (commit 2178f5f), which counts
+# as one run.
+[[ -e $EFORM_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_e_form.pt > "$EFORM_V1"; }
+R7=$RUNS/r7
+for seed in 40 41 43; do
+    run r7/e_form_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 202611$seed
+done
+run r7/e_form_w256_s42 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --d-model 256 --seed 20261142
+run r7/e_hull_d02_s41      mp_e_hull --epochs 80  --dropout 0.2 --cell-size --seed 20261141
+run r7/e_hull_d03_s42      mp_e_hull --epochs 80  --dropout 0.3 --cell-size --seed 20261142
+run r7/e_hull_d04_s45      mp_e_hull --epochs 80  --dropout 0.4 --cell-size --seed 20261145
+run r7/e_hull_d02_e150_s43 mp_e_hull --epochs 150 --dropout 0.2 --cell-size --seed 20261143
+for seed in 44 48; do
+    run r7/e_hull_d03_e150_s$seed mp_e_hull --epochs 150 --dropout 0.3 --cell-size --seed 202611$seed
+done
+run r7/e_hull_w256_s46     mp_e_hull --epochs 80  --dropout 0.3 --cell-size --d-model 256 --seed 20261146
+run r7/e_hull_lap_e150_s41 mp_e_hull --epochs 150 --loss laplace --cell-size --seed 20261141
+for seed in 46 47; do
+    run r7/mb_s$seed "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 202611$seed
+done
+stage
+for seed in 51 52; do
+    run r7/mb_e60_s$seed "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$R7/e_form_s40.pt" --seed 202611$seed
+done
+stage
+shopt -s nullglob
+merge7() {  # merge7 TASK RUN...: the round-6 ensemble (commit 2178f5f) and the round-7 runs
+    merge_onto round6 2178f5f "$([[ $STEPS != round7 ]] && echo yes)" "$@"
+}
+merge7 matbench_mp_e_form "$R7"/e_form_*.pt
+merge7 mp_e_hull          "$R7"/e_hull_*.pt
+for task in matbench_log_kvrh matbench_log_gvrh; do
+    merge7 "$task" "$R7"/mb_*/"$task".pt
+done
 fi  # STEPS != trees
 
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
