@@ -69,15 +69,15 @@ stage() {  # run the queued runs, JOBS at a time, and wait for all of them
     queue=()
 }
 
-merge_onto() {  # merge_onto DIR COMMIT FRESH TASK RUN...: merge RUNs into TASK's ensemble of an
-    # earlier round, kept as $RUNS/DIR/TASK.pt: the file the merges above wrote when FRESH is
-    # yes, else the one COMMIT shipped
-    local dir=$RUNS/$1 commit=$2 fresh=$3 task=$4
+merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's ensemble of an
+    # earlier round, kept as $RUNS/DIR/TASK.pt: the file the merges above wrote, or the one
+    # COMMIT shipped when only this round is run (STEPS=STEP)
+    local dir=$RUNS/$1 commit=$2 step=$3 task=$4
     shift 4
     local file="$dir/$task.pt"
     if [[ ! -e $file ]]; then
         mkdir -p "$dir"
-        if [[ $fresh == yes ]]; then cp "matfold_kernel/properties/trained/$task.pt" "$file"
+        if [[ $STEPS != "$step" ]]; then cp "matfold_kernel/properties/trained/$task.pt" "$file"
         else git show "$commit:matfold_kernel/properties/trained/$task.pt" > "$file"; fi
     fi
     $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$file" "$@"
@@ -220,9 +220,7 @@ stage
 
 shopt -s nullglob
 ROUND2=2be01f5  # the commit that shipped the round-2 ensembles
-merge3() {  # merge3 TASK RUN...: the round-2 ensemble and the cell-size runs
-    merge_onto round2 "$ROUND2" "$([[ $STEPS == all ]] && echo yes)" "$@"
-}
+merge3() { merge_onto round2 "$ROUND2" round3 "$@"; }  # the round-2 ensemble and the cell-size runs
 merge3 matbench_mp_e_form "$RUNS"/cell/e_form_*.pt
 merge3 matbench_mp_gap    "$RUNS"/cell/mp_gap_s*.pt
 merge3 mp_e_hull          "$RUNS"/cell/e_hull_s*.pt
@@ -264,9 +262,7 @@ for seed in 44 45; do
     run r5/mb_s$seed "$MB" --epochs 300 --dropout 0.2 --cell-size --init-from "$EFORM_V1" --seed 202611$seed
 done
 stage
-merge5() {  # merge5 TASK RUN...: the round-4 ensemble and the round-5 runs
-    merge_onto round4 "$ROUND4" "$([[ $STEPS != round5 ]] && echo yes)" "$@"
-}
+merge5() { merge_onto round4 "$ROUND4" round5 "$@"; }  # the round-4 ensemble and the round-5 runs
 shopt -s nullglob
 merge5 mp_bulk_modulus "$R5"/mp_bulk_s*.pt "$R5"/mp_bulk_ec_s*.pt
 merge5 aflow__Egap     "$R5"/Egap_s*.pt
@@ -300,9 +296,7 @@ run r6/e_form_s30 matbench_mp_e_form --epochs 24 --loss laplace --cell-size --in
 run r6/e_hull_s30 mp_e_hull --epochs 80 --dropout 0 --cell-size --init-from "$GAP_V1" --seed 20261130
 stage
 shopt -s nullglob
-merge6() {  # merge6 TASK RUN...: the round-5 ensemble (commit 5f51cfb) and the round-6 runs
-    merge_onto round5 5f51cfb "$([[ $STEPS != round6 ]] && echo yes)" "$@"
-}
+merge6() { merge_onto round5 5f51cfb round6 "$@"; }  # the round-5 ensemble and the round-6 runs
 merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
@@ -341,9 +335,7 @@ for seed in 51 52; do
 done
 stage
 shopt -s nullglob
-merge7() {  # merge7 TASK RUN...: the round-6 ensemble (commit 2178f5f) and the round-7 runs
-    merge_onto round6 2178f5f "$([[ $STEPS != round7 ]] && echo yes)" "$@"
-}
+merge7() { merge_onto round6 2178f5f round7 "$@"; }  # the round-6 ensemble and the round-7 runs
 merge7 matbench_mp_e_form "$R7"/e_form_*.pt
 merge7 mp_e_hull          "$R7"/e_hull_*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
