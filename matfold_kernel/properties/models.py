@@ -8,6 +8,7 @@ your own (``matfold train --task TASK --out my.pt``) is used by passing its path
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from pathlib import Path
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
@@ -79,9 +80,7 @@ def _run_card(run: dict) -> dict:
 
 def _members_size(sizes: list[int]) -> str:
     """``"12 members × 551 k parameters"``, or per width: ``"8 members (6 × 551 k, 2 × 2050 k parameters)"``."""
-    counts: dict[int, int] = {}
-    for n in sizes:
-        counts[n] = counts.get(n, 0) + 1
+    counts = Counter(sizes)
     if len(counts) == 1:
         return f"{len(sizes)} members × {sizes[0] / 1e3:.0f} k parameters"
     parts = ", ".join(f"{k} × {n / 1e3:.0f} k" for n, k in sorted(counts.items()))

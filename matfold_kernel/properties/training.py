@@ -319,12 +319,12 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
 
     runs = [CompositionEnsemble.load(p) for p in checkpoints]
     first = runs[0]
-    for other in runs[1:]:
-        same_scaling = np.allclose([other.target_mean, other.target_std], [first.target_mean, first.target_std],
+    # every member is built from its own config and given the input it takes: runs that
+    # differ in width, dropout or in reading the cell size make one ensemble
+    for r in runs:
+        same_scaling = np.allclose([r.target_mean, r.target_std], [first.target_mean, first.target_std],
                                    rtol=1e-5, atol=0)  # float32 sums differ in the last bits
-        # every member is built from its own config and given the input it takes: runs that
-        # differ in width, dropout or in reading the cell size make one ensemble
-        if other.task != first.task or other.task != task or not same_scaling:
+        if r.task != task or not same_scaling:
             raise MatfoldInputError(f"cannot merge {task} runs with different tasks or training data")
     def kept(r, n=None):
         return list(r.module.members)[_kept(r, keep if n is None else n)]
