@@ -310,8 +310,8 @@ def test_selection_keeps_runs_that_help_and_leaves_out_a_bad_one(tiny, tmp_path)
         member["head.5.bias"] += torch.tensor([2.0, -2.0], dtype=member["head.5.bias"].dtype)
     torch.save(ckpt, bad)
     maes = {p: CompositionEnsemble.load(p).metrics["val_mae"] for p in (path, good, bad)}
-    chosen = select_runs("mp_bulk_modulus", DATA, [bad, path, good], log=lambda m: None)
-    assert chosen[0] == min(maes, key=maes.get) and bad not in chosen
+    chosen = [p.path for p in select_runs("mp_bulk_modulus", DATA, [bad, path, good], log=lambda m: None)]
+    assert chosen[0] == str(min(maes, key=maes.get)) and str(bad) not in chosen
     out = tmp_path / "selected.pt"
     assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--select", "--out", str(out),
                  str(bad), str(path), str(good)]) == 0
@@ -378,6 +378,92 @@ def test_greedy_selection_adds_runs_whose_errors_cancel_and_stops():
     # three members at the truth and two far off: the median ignores the outliers, the mean does not
     outliers = [run(truth, 3, scale=0.001), run(truth + 4.0, 2, scale=0.001)]
     assert greedy_mae(outliers, truth) < 0.01
+
+
+def test_selection_with_replacement_weighs_a_run_chosen_twice():
+    from matfold_kernel.properties.training import RunOutputs, greedy_mae, greedy_selection
+
+    truth = np.linspace(0.0, 10.0, 50)
+
+    def run(pred, members=2, scale=0.01):
+        return RunOutputs(np.repeat(pred[:, None], members, axis=1), np.full((len(pred), members), scale))
+
+    # one run 1 above, one 2 below: only twice the first and once the second average to the truth
+    runs = [run(truth + 1.0), run(truth - 2.0)]
+    assert greedy_selection(runs, truth) == [0, 1]
+    chosen = greedy_selection(runs, truth, replacement=True)
+    assert sorted(chosen) == [0, 0, 1]
+    assert greedy_mae([runs[k] for k in chosen], truth) == pytest.approx(0.0, abs=1e-9)
+    assert len(greedy_selection(runs, truth, replacement=True, max_picks=2)) == 2
+
+
+def test_member_weights_act_as_repeated_members(tiny, tmp_path):
+    from matfold_kernel.properties.ensemble import laplace_mixture_median, mixture_prediction
+
+    rng = np.random.default_rng(3)
+    mus, scales = rng.normal(size=(40, 3)), rng.uniform(0.1, 1.0, size=(40, 3))
+    twice = mixture_prediction(mus[:, [0, 0, 1, 2]], scales[:, [0, 0, 1, 2]])
+    weighted = mixture_prediction(mus, scales, weights=np.array([2.0, 1.0, 1.0]))
+    for name in ("mean", "median", "raw_std"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(twice, name), atol=1e-9)
+    np.testing.assert_allclose(laplace_mixture_median(mus, scales, weights=[0, 0, 1]), mus[:, 2], atol=1e-9)
+    with pytest.raises(ValueError, match="member weights"):
+        mixture_prediction(mus, scales, weights=np.array([1.0, -1.0, 1.0]))
+    # a checkpoint keeps its weights, and both backends use them
+    path, ckpt = tiny
+    members = ckpt["members"]
+    args = ("mp_bulk_modulus", TINY, members, ckpt["target_mean"], ckpt["target_std"])
+    weighted = CompositionEnsemble(*args, member_weights=[3, 1, 1, 1, 1])
+    repeated = CompositionEnsemble("mp_bulk_modulus", TINY, [members[0]] * 2 + list(members),
+                                   ckpt["target_mean"], ckpt["target_std"])
+    torch.save(weighted.checkpoint(), tmp_path / "weighted.pt")
+    loaded = CompositionEnsemble.load(tmp_path / "weighted.pt")
+    assert loaded.member_weights.tolist() == [3, 1, 1, 1, 1]
+    idx, frac = loaded.encode(["MgO", "Fe2O3", "NaCl"])
+    want = repeated.predict_arrays(idx, frac)
+    for backend in ("torch", "onnx"):
+        got = loaded.predict_arrays(idx, frac, backend=backend)
+        np.testing.assert_allclose(got.value, want.value, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(got.raw_std, want.raw_std, rtol=1e-4, atol=1e-4)
+    assert CompositionEnsemble(*args, member_weights=[1] * 5).member_weights is None
+
+
+def test_weighted_merge_chooses_runs_inside_an_earlier_merge(tiny, tmp_path):
+    from matfold_kernel.properties import composition_card
+    from matfold_kernel.properties.training import merge_runs, run_parts
+
+    torch.set_num_threads(1)
+    path, first = tiny
+    quiet = lambda m: None  # noqa: E731
+    runs = []
+    for seed in (11, 12):
+        runs.append(tmp_path / f"seed{seed}.pt")
+        train_task("mp_bulk_modulus", DATA, runs[-1], plan=TrainingPlan(epochs=10, batch_size=32, config=TINY,
+                   seed=seed), progress=False, log=quiet)
+    merge_runs("mp_bulk_modulus", DATA, [path, runs[0]], tmp_path / "earlier.pt", log=quiet, keep=2, min_members=4)
+    parts = run_parts("mp_bulk_modulus", [tmp_path / "earlier.pt", runs[1]], keep=2, split=True)
+    assert [(p.split, p.size) for p in parts] == [(0, 2), (1, 2), (None, 2)]
+    out = tmp_path / "weighted.pt"
+    assert main(["merge", "--task", "mp_bulk_modulus", "--data-dir", str(DATA), "--weighted", "--keep", "2",
+                 "--out", str(out), str(tmp_path / "earlier.pt"), str(runs[1])]) == 0
+    merged = CompositionEnsemble.load(out)
+    records = merged.metrics["merged_from"]
+    weights = [r.get("weight", 1) for r in records]
+    # each chosen run once in the record, its weight the number of times it was chosen
+    assert len({r["seed"] for r in records}) == len(records) and sum(r["members"] for r in records) == len(
+        merged.module.members)
+    expected = np.repeat(weights, [r["members"] for r in records]).astype(float)
+    got = np.ones(len(expected)) if merged.member_weights is None else merged.member_weights
+    np.testing.assert_array_equal(got, expected)
+    # it is never worse on val than the unweighted choice among the same files
+    plain = merge_runs("mp_bulk_modulus", DATA, [tmp_path / "earlier.pt", runs[1]], None, log=quiet, keep=2)
+    assert merged.metrics["val_mae"] <= plain["metrics"]["val_mae"] + 1e-9
+    card_runs = composition_card(merged).extra["runs"]
+    assert [r.get("weight", 1) for r in card_runs] == weights
+    # merged again without selection, the weights stay
+    again = merge_runs("mp_bulk_modulus", DATA, [out], None, log=quiet)
+    assert [r.get("weight", 1) for r in again["metrics"]["merged_from"]] == weights
+    assert again["metrics"]["val_mae"] == pytest.approx(merged.metrics["val_mae"], rel=1e-6)
 
 
 def test_laplace_mixture_median_matches_sampling_and_known_cases():

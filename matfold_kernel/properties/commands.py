@@ -182,10 +182,11 @@ def _cmd_merge(args) -> int:
             raise MatfoldInputError(f"no checkpoint {path}")
     out = Path(args.out) if args.out else shipped_model_path(args.task)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    runs = args.runs
-    if args.select:
-        runs = select_runs(args.task, Path(args.data_dir), runs, keep=args.keep, log=log)
-    merge_runs(args.task, Path(args.data_dir), runs, out, log=log, keep=args.keep)
+    parts = None
+    if args.select or args.weighted:
+        parts = select_runs(args.task, Path(args.data_dir), args.runs, keep=args.keep, log=log,
+                            weighted=args.weighted)
+    merge_runs(args.task, Path(args.data_dir), args.runs, out, log=log, keep=args.keep, parts=parts)
     print(out)
     return 0
 
@@ -269,6 +270,9 @@ def add_commands(sub) -> None:
                        help="keep the last N snapshot members of each run (default all)")
     merge.add_argument("--select", action="store_true",
                        help="merge only the runs chosen by greedy forward selection on val MAE")
+    merge.add_argument("--weighted", action="store_true",
+                       help="like --select, but a run may be chosen more than once (it then weighs more) and "
+                            "the runs inside earlier merges are chosen one by one")
     merge.add_argument("--out", default=None, help="checkpoint to write (default: the shipped model file)")
     merge.set_defaults(func=_cmd_merge)
 

@@ -1,8 +1,10 @@
 """A trained composition ensemble: load, predict with mean and uncertainty, save.
 
-The members' outputs are combined as an equal-weight mixture of their Laplace
-distributions. Its variance adds the members' spread (epistemic) to the mean
-Laplace variance 2b² (aleatoric); the standard deviation is then multiplied by the
+The members' outputs are combined as a mixture of their Laplace distributions, with
+equal weights unless the merge that made the ensemble chose a run more than once
+(``member_weights``; :func:`~.training.select_runs` with ``weighted=True``). Its
+variance adds the members' spread (epistemic) to the mean Laplace variance 2b²
+(aleatoric); the standard deviation is then multiplied by the
 calibration factor chosen on the validation split so that 68 % of val errors fall
 within 1σ. The value reported is the mixture's median or its mean (``point``, chosen
 on val when the ensemble is calibrated). The median is the estimate with the lowest
@@ -61,17 +63,29 @@ class EnsemblePrediction:
     trees: np.ndarray | None = None
 
 
-def laplace_mixture_median(mus: np.ndarray, scales: np.ndarray, iterations: int = 48) -> np.ndarray:
-    """Median of the equal-weight mixture of Laplace(mus[:, k], scales[:, k]), per row.
+def _normalised(weights, m: int) -> np.ndarray:
+    """Mixture weights (M,) summing to 1; equal when ``weights`` is None."""
+    if weights is None:
+        return np.full(m, 1.0 / m)
+    w = np.asarray(weights, np.float64)
+    if w.shape != (m,) or not np.all(w >= 0) or w.sum() <= 0:
+        raise ValueError(f"member weights must be {m} non-negative numbers, not all 0")
+    return w / w.sum()
 
-    ``mus`` and ``scales`` have shape (n, M) with scales > 0. Bisection on the mixture's
-    CDF over [min(mu - 20b), max(mu + 20b)]; 48 halvings leave an error below 1e-13 of
-    that bracket.
+
+def laplace_mixture_median(mus: np.ndarray, scales: np.ndarray, iterations: int = 48,
+                           weights: np.ndarray | None = None) -> np.ndarray:
+    """Median of the mixture of Laplace(mus[:, k], scales[:, k]), per row.
+
+    ``mus`` and ``scales`` have shape (n, M) with scales > 0; ``weights`` (M,) weigh the
+    members (default equal). Bisection on the mixture's CDF over
+    [min(mu - 20b), max(mu + 20b)]; 48 halvings leave an error below 1e-13 of that bracket.
     """
     mus = np.asarray(mus, np.float64)
     scales = np.asarray(scales, np.float64)
     if mus.shape[0] == 0:
         return np.zeros(0)
+    w = _normalised(weights, mus.shape[1])
     lo = (mus - 20 * scales).min(axis=1)
     hi = (mus + 20 * scales).max(axis=1)
     inv = 1.0 / scales
@@ -79,7 +93,7 @@ def laplace_mixture_median(mus: np.ndarray, scales: np.ndarray, iterations: int 
         mid = 0.5 * (lo + hi)
         z = (mid[:, None] - mus) * inv
         half = 0.5 * np.exp(-np.abs(z))
-        cdf = np.where(z < 0, half, 1.0 - half).mean(axis=1)
+        cdf = np.where(z < 0, half, 1.0 - half) @ w
         below = cdf < 0.5
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
@@ -123,11 +137,13 @@ def _stack_module(members, normalise: Sequence[bool]):
 
 
 def mixture_prediction(mus: np.ndarray, scales: np.ndarray, calibration: float = 1.0,
-                       point: str = "mean") -> EnsemblePrediction:
-    """The prediction of the equal-weight Laplace mixture of members (locations ``mus``, scales, (n, M))."""
-    mean = mus.mean(axis=1)
-    median = laplace_mixture_median(mus, scales)
-    raw_std = np.sqrt(mus.var(axis=1) + (2 * scales**2).mean(axis=1))
+                       point: str = "mean", weights: np.ndarray | None = None) -> EnsemblePrediction:
+    """The prediction of the Laplace mixture of members (locations ``mus``, scales, (n, M)),
+    weighted by ``weights`` (M,) or equally."""
+    w = _normalised(weights, mus.shape[1])
+    mean = mus @ w
+    median = laplace_mixture_median(mus, scales, weights=w)
+    raw_std = np.sqrt(((mus - mean[:, None]) ** 2) @ w + (2 * scales**2) @ w)
     value = median if point == "median" else mean
     return EnsemblePrediction(value, mean, median, raw_std, raw_std * calibration, mus, scales)
 
@@ -138,7 +154,8 @@ class CompositionEnsemble:
     def __init__(self, task: str, config: CompNetConfig, states: Sequence[dict], mean: float, std: float,
                  calibration: float = 1.0, metrics: dict | None = None,
                  member_configs: Sequence[CompNetConfig] | None = None, point: str = "mean",
-                 trees: TreeEnsemble | None = None, tree_weight: float = 0.0):
+                 trees: TreeEnsemble | None = None, tree_weight: float = 0.0,
+                 member_weights: Sequence[float] | None = None):
         import torch
 
         self.task = task
@@ -157,6 +174,12 @@ class CompositionEnsemble:
             raise ValueError(f"point estimate {point!r} is not one of {POINTS}")
         #: the estimate :meth:`predict_arrays` reports as ``value``
         self.point = point
+        #: each member's weight in the mixture (a run chosen twice by a weighted merge weighs 2);
+        #: None: equal weights
+        self.member_weights = None
+        if member_weights is not None and len(set(member_weights)) > 1:
+            _normalised(member_weights, len(states))  # checks them
+            self.member_weights = np.asarray(member_weights, np.float64)
         #: gradient-boosted trees blended into the value with weight ``tree_weight`` (0..1)
         self.trees = trees
         self.tree_weight = float(tree_weight) if trees is not None else 0.0
@@ -197,6 +220,7 @@ class CompositionEnsemble:
             "calibration": self.calibration,
             "point": self.point,
             "metrics": self.metrics,
+            **({"member_weights": self.member_weights.tolist()} if self.member_weights is not None else {}),
             **({"trees": self.trees.to_state(), "tree_weight": self.tree_weight} if self.trees is not None else {}),
             "members": [
                 {k: v.detach().half() for k, v in m.state_dict().items()} for m in self.module.members
@@ -217,7 +241,7 @@ class CompositionEnsemble:
                     ckpt["target_std"], ckpt["calibration"], ckpt["metrics"], member_configs,
                     ckpt.get("point", "mean"),  # checkpoints before 2026-12 report the mean
                     TreeEnsemble.from_state(ckpt["trees"]) if "trees" in ckpt else None,
-                    ckpt.get("tree_weight", 0.0))
+                    ckpt.get("tree_weight", 0.0), ckpt.get("member_weights"))
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -255,7 +279,7 @@ class CompositionEnsemble:
         raw = self.raw_outputs(idx, frac, backend).astype(np.float64)
         mus = raw[:, :, 0] * self.target_std + self.target_mean
         b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * self.target_std
-        pred = mixture_prediction(mus, b, self.calibration, self.point)
+        pred = mixture_prediction(mus, b, self.calibration, self.point, self.member_weights)
         if self.trees is not None:
             pred.trees = self.trees.predict(composition_descriptor(idx, frac), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)

@@ -68,7 +68,8 @@ def _run_card(run: dict) -> dict:
     """What a model card says of one training run behind an ensemble."""
     # runs from before the loss was recorded all used the Laplace NLL
     card = {k: v for k, v in {"loss": "laplace", **run}.items()
-            if k in ("seed", "epochs", "loss", "dropout", "trained_with", "members", "val_mae") and v is not None}
+            if k in ("seed", "epochs", "loss", "dropout", "trained_with", "members", "weight", "val_mae")
+            and v is not None}
     if run.get("cell_size"):  # the network reads the number of atoms of the formula as written
         card["cell_size"] = True
     if run.get("d_model") not in (None, 128):  # a wider (or narrower) network than the default

@@ -15,7 +15,8 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from collections import Counter
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from .compnet import CompNet, CompNetConfig, encode_compositions
 from .tasks import TASKS, require_task
 
 __all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_outputs",
-           "RunOutputs", "greedy_mae", "greedy_selection", "merge_runs", "element_counts"]
+           "run_parts", "part_outputs", "RunPart", "RunOutputs", "greedy_mae", "greedy_selection", "merge_runs",
+           "element_counts"]
 
 
 @dataclass
@@ -304,56 +306,47 @@ def _calibrate(ens, train, val, run: dict, log: Callable[[str], None], pred=None
 
 
 def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | None = None,
-               log: Callable[[str], None] = print, keep: int | None = None, min_members: int = 5) -> dict:
+               log: Callable[[str], None] = print, keep: int | None = None, min_members: int = 5,
+               parts: Sequence["RunPart"] | None = None) -> dict:
     """One ensemble from the members of several runs of ``task`` (e.g. two seeds), recalibrated on val.
 
     Independent runs disagree more than the snapshots of one run, so their union is a
-    better ensemble. All runs must share the architecture and the training data.
+    better ensemble. All runs must share the task and the training data.
     ``keep`` keeps only the last ``keep`` members of each single run (checkpoints that
     are already merges keep all theirs): snapshots of one run are so alike that two of
     them do about as well as five, and the file stays small. When the runs would then give
     fewer than ``min_members`` members, each single run keeps one snapshot more until they
     do (or until every snapshot is kept): an ensemble of fewer has too little spread.
+    ``parts``: the runs to merge as :func:`select_runs` chose them (with their weights);
+    then ``checkpoints`` is not read.
     """
     from .ensemble import CompositionEnsemble
 
-    runs = [CompositionEnsemble.load(p) for p in checkpoints]
-    first = runs[0]
-    # every member is built from its own config and given the input it takes: runs that
-    # differ in width, dropout or in reading the cell size make one ensemble
-    for r in runs:
-        same_scaling = np.allclose([r.target_mean, r.target_std], [first.target_mean, first.target_std],
-                                   rtol=1e-5, atol=0)  # float32 sums differ in the last bits
-        if r.task != task or not same_scaling:
-            raise MatfoldInputError(f"cannot merge {task} runs with different tasks or training data")
-    def kept(r, n=None):
-        return list(r.module.members)[_kept(r, keep if n is None else n)]
-
+    if parts is None:
+        parts = run_parts(task, checkpoints, keep)
+    parts = list(parts)
     if keep is not None:
-        most = max(len(r.module.members) for r in runs)
         grown = keep
-        while grown < most and sum(len(kept(r, grown)) for r in runs) < min_members:
+        most = max(len(p.ensemble.module.members) for p in parts)
+        while grown < most and sum(p.kept(grown).size for p in parts) < min_members:
             grown += 1
         if grown != keep:
             log(f"{task}: keeping the last {grown} snapshots of each run (not {keep}) for at least "
                 f"{min_members} members")
-            keep = grown
+            parts = [p.kept(grown) for p in parts]
 
-    states = [m.state_dict() for r in runs for m in kept(r)]
-    configs = [c for r in runs for c in r.member_configs[_kept(r, keep)]]
+    first = parts[0].ensemble
+    states = [m.state_dict() for p in parts for m in list(p.ensemble.module.members)[p.members]]
+    configs = [c for p in parts for c in p.ensemble.member_configs[p.members]]
+    weights = np.concatenate([p.count * p.member_weights() for p in parts])
     merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std,
-                                 member_configs=configs)
+                                 member_configs=configs, member_weights=weights)
     folder = Path(data_dir) / task
-    sources = []
-    for r in runs:  # flatten earlier merges so the record lists every run
-        sources += r.metrics["merged_from"] if "merged_from" in r.metrics else [
-            {**{k: r.metrics.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
-                                               "trained_with", "init_from", "val_mae")},
-             "dropout": r.config.dropout, "cell_size": r.config.cell_size, "d_model": r.config.d_model,
-             "members": len(kept(r))}]
-    seeds = []
-    for r in runs:
-        seeds += r.metrics["seed"] if isinstance(r.metrics.get("seed"), list) else [r.metrics.get("seed")]
+    sources, seeds = [], []
+    for p in parts:  # flatten earlier merges so the record lists every run
+        for record in p.records():
+            sources.append(record)
+            seeds.append(record.get("seed"))
     run = {"merged_from": sources, "seed": seeds, "epochs": first.metrics.get("epochs")}
     checkpoint = _calibrate(merged, load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv"),
                             run, log)
@@ -435,27 +428,124 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
 
 
 def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None = None,
-                log: Callable[[str], None] = print) -> list:
+                log: Callable[[str], None] = print, weighted: bool = False) -> list["RunPart"]:
     """The runs, in order of choice, whose union has the lowest val MAE (greedy forward selection).
 
     Start from the best run; add the run that lowers the val MAE of the ensemble most;
-    stop when none does (Caruana et al., ICML 2004, without replacement). Each run counts
-    with its last ``keep`` members, and the ensemble's MAE is that of its better point
-    estimate (mixture median or mean), as the calibration will choose. Val only.
+    stop when none does (Caruana et al., ICML 2004). Each run counts with its last
+    ``keep`` members, and the ensemble's MAE is that of its better point estimate
+    (mixture median or mean), as the calibration will choose. Val only.
+
+    ``weighted``: Caruana's selection *with* replacement over every training run, the
+    runs inside earlier merges included (so a weak run of an earlier round can be left
+    out): a run may be chosen again, and a run chosen k times weighs k in the mixture.
+    Returns the chosen :class:`RunPart` objects, each once, with its ``count``; pass them
+    to :func:`merge_runs` as ``parts``.
     """
     val = load_task_csv(Path(data_dir) / task / "val.csv")
     truth = val.target.to_numpy(np.float64)
-    runs = run_outputs(task, checkpoints, val.formula, keep)
-    chosen = greedy_selection(runs, truth)
-    for j in range(len(chosen)):
-        mae = greedy_mae([runs[k] for k in chosen[:j + 1]], truth)
-        log(f"{task}: + {checkpoints[chosen[j]]} → val MAE {mae:.4g}")
-    return [checkpoints[k] for k in chosen]
+    parts = run_parts(task, checkpoints, keep, split=weighted)
+    runs = part_outputs(parts, val.formula)
+    chosen = greedy_selection(runs, truth, replacement=weighted)
+    for j, k in enumerate(chosen):
+        mae = greedy_mae([runs[i] for i in chosen[:j + 1]], truth)
+        log(f"{task}: + {parts[k].label} → val MAE {mae:.4g}")
+    counts = Counter(chosen)
+    return [dataclasses.replace(parts[k], count=counts[k]) for k in dict.fromkeys(chosen)]
 
 
 def _kept(ens, keep: int | None) -> slice:
     """The members of a run that a merge keeps: its last ``keep`` snapshots; all of an earlier merge."""
     return slice(None) if keep is None or "merged_from" in ens.metrics else slice(-keep, None)
+
+
+@dataclass
+class RunPart:
+    """The members one training run gives a merge.
+
+    Either a run's own checkpoint (``split`` is None: its last snapshots, ``members``)
+    or the members of an earlier merge: all of them, or (``split`` = i) those of its
+    i-th run. ``count`` is how often a weighted selection chose it: each of its members
+    weighs ``count`` times its weight within the part.
+    """
+
+    path: str
+    ensemble: Any
+    members: slice
+    split: int | None = None
+    count: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.path if self.split is None else f"{self.path} (run {self.split + 1})"
+
+    @property
+    def size(self) -> int:
+        return len(range(len(self.ensemble.module.members))[self.members])
+
+    def kept(self, keep: int) -> "RunPart":
+        """This part with the last ``keep`` snapshots, when it is a run's own checkpoint."""
+        if "merged_from" in self.ensemble.metrics:
+            return self
+        return dataclasses.replace(self, members=slice(-keep, None))
+
+    def member_weights(self) -> np.ndarray:
+        """The members' weights within the part: those of the earlier merge, else 1."""
+        w = self.ensemble.member_weights
+        if w is None or self.split is not None:
+            return np.ones(self.size)
+        return np.asarray(w, np.float64)[self.members]
+
+    def records(self) -> list[dict]:
+        """The ``merged_from`` records of the runs in this part, weighted by ``count``."""
+        ens = self.ensemble
+        if "merged_from" not in ens.metrics:
+            m = ens.metrics
+            records = [{**{k: m.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
+                                                 "trained_with", "init_from", "val_mae")},
+                        "dropout": ens.config.dropout, "cell_size": ens.config.cell_size,
+                        "d_model": ens.config.d_model, "members": self.size}]
+        elif self.split is not None:
+            records = [ens.metrics["merged_from"][self.split]]
+        else:
+            records = ens.metrics["merged_from"]
+        out = []
+        for r in records:  # a split part's count already holds its earlier weight
+            weight = self.count * (1 if self.split is not None else r.get("weight", 1))
+            r = {k: v for k, v in r.items() if k != "weight"}
+            out.append({**r, "weight": weight} if weight != 1 else r)
+        return out
+
+
+def run_parts(task: str, checkpoints, keep: int | None = None, split: bool = False) -> list[RunPart]:
+    """The runs in ``checkpoints``: each file one part, or with ``split`` each run inside a merge.
+
+    A merge is split only when its record says how many members each of its runs gave
+    (merges from before that was counted stay whole).
+    """
+    from .ensemble import CompositionEnsemble
+
+    parts: list[RunPart] = []
+    first = None
+    for path in checkpoints:
+        ens = CompositionEnsemble.load(path)
+        if ens.task != task:
+            raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
+        first = first or ens
+        if not np.allclose([ens.target_mean, ens.target_std], [first.target_mean, first.target_std],
+                           rtol=1e-5, atol=0):  # float32 sums differ in the last bits
+            raise MatfoldInputError(f"cannot merge {task} runs with different training data ({path})")
+        records = ens.metrics.get("merged_from")
+        n = len(ens.module.members)
+        if split and records and sum(r.get("members") or 0 for r in records) == n:
+            start = 0
+            for i, r in enumerate(records):
+                parts.append(RunPart(str(path), ens, slice(start, start + r["members"]), split=i,
+                                     count=int(r.get("weight", 1))))
+                start += r["members"]
+        else:
+            parts.append(RunPart(str(path), ens, _kept(ens, keep)))
+    return parts
 
 
 @dataclass
@@ -469,26 +559,36 @@ class RunOutputs:
         return RunOutputs(self.mus[index], self.scales[index])
 
 
-def run_outputs(task: str, checkpoints, formulas, keep: int | None = None) -> list[RunOutputs]:
-    """Each run's last ``keep`` members (merges: all) on ``formulas``."""
-    from .ensemble import CompositionEnsemble
-
-    outs = []
+def part_outputs(parts: Sequence[RunPart], formulas) -> list[RunOutputs]:
+    """Each part's members on ``formulas`` (each checkpoint is run once)."""
+    preds: dict[int, Any] = {}
     encoded: dict[bool, tuple] = {}  # by whether the ensemble takes amounts or fractions
-    for path in checkpoints:
-        ens = CompositionEnsemble.load(path)
-        if ens.task != task:
-            raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
-        if ens.takes_amounts not in encoded:
-            encoded[ens.takes_amounts] = ens.encode(formulas)
-        pred = ens.predict_arrays(*encoded[ens.takes_amounts])
-        kept = _kept(ens, keep)
-        outs.append(RunOutputs(pred.members[:, kept], pred.scales[:, kept]))
+    outs = []
+    for p in parts:
+        ens = p.ensemble
+        if id(ens) not in preds:
+            if ens.takes_amounts not in encoded:
+                encoded[ens.takes_amounts] = ens.encode(formulas)
+            preds[id(ens)] = ens.predict_arrays(*encoded[ens.takes_amounts])
+        pred = preds[id(ens)]
+        mus, scales = pred.members[:, p.members], pred.scales[:, p.members]
+        reps = np.rint(p.member_weights()).astype(int)  # a weighted merge's weights are counts
+        if not np.allclose(reps, p.member_weights()):
+            raise MatfoldInputError(f"{p.path}: member weights that are not whole numbers cannot be selected on")
+        if (reps != 1).any():
+            mus, scales = np.repeat(mus, reps, axis=1), np.repeat(scales, reps, axis=1)
+        outs.append(RunOutputs(mus, scales))
     return outs
 
 
+def run_outputs(task: str, checkpoints, formulas, keep: int | None = None) -> list[RunOutputs]:
+    """Each run's last ``keep`` members (merges: all) on ``formulas``."""
+    return part_outputs(run_parts(task, checkpoints, keep), formulas)
+
+
 def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
-    """Val MAE of the union of ``runs``: of its mixture median or mean, whichever is lower."""
+    """Val MAE of the union of ``runs`` (a run listed twice weighs twice): of its mixture
+    median or mean, whichever is lower."""
     from .ensemble import laplace_mixture_median
 
     mus = np.concatenate([r.mus for r in runs], axis=1)
@@ -497,17 +597,21 @@ def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
                      np.abs(laplace_mixture_median(mus, scales) - truth).mean()))
 
 
-def greedy_selection(runs: Sequence[RunOutputs], truth) -> list[int]:
+def greedy_selection(runs: Sequence[RunOutputs], truth, replacement: bool = False,
+                     max_picks: int | None = None) -> list[int]:
     """Indices of the runs chosen by greedy forward selection, in order of choice.
 
     ``runs[k]`` holds run k's members on the selection rows; ``truth`` the targets (shape (n,)).
     A run with more members weighs more in the union, as it does in the merged ensemble.
+    With ``replacement`` a run may be chosen again (it then appears again in the list),
+    up to ``max_picks`` picks in all (default 3 per run).
     """
     chosen: list[int] = []
     best = np.inf
-    while len(chosen) < len(runs):
+    limit = (max_picks or 3 * len(runs)) if replacement else len(runs)
+    while len(chosen) < limit:
         mae, k = min((greedy_mae([runs[j] for j in chosen + [k]], truth), k)
-                     for k in range(len(runs)) if k not in chosen)
+                     for k in range(len(runs)) if replacement or k not in chosen)
         if mae >= best:
             break
         chosen.append(k)
