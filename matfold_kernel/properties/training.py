@@ -598,25 +598,29 @@ def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
 
 
 def greedy_selection(runs: Sequence[RunOutputs], truth, replacement: bool = False,
-                     max_picks: int | None = None) -> list[int]:
+                     max_picks: int | None = None, patience: int = 10) -> list[int]:
     """Indices of the runs chosen by greedy forward selection, in order of choice.
 
     ``runs[k]`` holds run k's members on the selection rows; ``truth`` the targets (shape (n,)).
     A run with more members weighs more in the union, as it does in the merged ensemble.
-    With ``replacement`` a run may be chosen again (it then appears again in the list),
-    up to ``max_picks`` picks in all (default 3 per run).
+    Without replacement, selection stops when no run lowers the MAE. With ``replacement``
+    a run may be chosen again (it then appears again in the list), and selection goes on
+    through up to ``patience`` picks that do not lower the MAE, as a pick that does not
+    help alone may let a later one help (up to ``max_picks`` picks in all, default 3 per
+    run); the picks up to the lowest MAE are returned.
     """
     chosen: list[int] = []
-    best = np.inf
+    best, best_len = np.inf, 0
     limit = (max_picks or 3 * len(runs)) if replacement else len(runs)
     while len(chosen) < limit:
         mae, k = min((greedy_mae([runs[j] for j in chosen + [k]], truth), k)
                      for k in range(len(runs)) if replacement or k not in chosen)
-        if mae >= best:
+        if mae >= best and (not replacement or len(chosen) + 1 - best_len > patience):
             break
         chosen.append(k)
-        best = mae
-    return chosen
+        if mae < best:
+            best, best_len = mae, len(chosen)
+    return chosen[:best_len]
 
 
 def element_counts(formulas) -> dict[str, int]:
