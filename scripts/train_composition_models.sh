@@ -12,6 +12,8 @@
 #                     # top of the ensembles committed in 5f51cfb, then the trees
 #   STEPS=round7 JOBS=2 scripts/train_composition_models.sh  # only the session-10 runs, on
 #                     # top of the ensembles committed in 2178f5f, then the trees
+#   STEPS=round8 JOBS=2 scripts/train_composition_models.sh  # only the session-11 runs and
+#                     # weighted merges, on top of the ensembles committed in 435354b, then the trees
 #   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
 #                     # shipped ensembles (the networks are read, not retrained)
 #
@@ -80,12 +82,12 @@ merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's
         if [[ $STEPS != "$step" ]]; then cp "matfold_kernel/properties/trained/$task.pt" "$file"
         else git show "$commit:matfold_kernel/properties/trained/$task.pt" > "$file"; fi
     fi
-    $MATFOLD merge --task "$task" --data-dir "$DATA" --select --keep 2 "$file" "$@"
+    $MATFOLD merge --task "$task" --data-dir "$DATA" ${MERGE:---select} --keep 2 "$file" "$@"
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5|round6|round7|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7 or trees, not $STEPS" >&2; exit 2 ;; esac
-if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 ]]; then
+case $STEPS in all|round3|round5|round6|round7|round8|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -270,9 +272,9 @@ merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
 done
-fi  # STEPS != trees, round6, round7
+fi  # STEPS != trees, round6, round7, round8
 
-if [[ $STEPS != trees && $STEPS != round7 ]]; then
+if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 ]]; then
 # -- sixth round (session 9): transfer where no run had used it. aflow__Egap started from the
 # first-release e_form network, as the elastic tasks were from round 1 on: single runs
 # 0.320-0.350 eV against 0.372-0.417 for every Egap run before. matbench_mp_gap also started
@@ -301,9 +303,9 @@ merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
 merge6 mp_e_hull          "$R6"/e_hull_s*.pt
-fi  # STEPS != trees, round7
+fi  # STEPS != trees, round7, round8
 
-if [[ $STEPS != trees ]]; then
+if [[ $STEPS != trees && $STEPS != round8 ]]; then
 # -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
 # its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
 # (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
@@ -341,6 +343,44 @@ merge7 mp_e_hull          "$R7"/e_hull_*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge7 "$task" "$R7"/mb_*/"$task".pt
 done
+fi  # STEPS != trees, round8
+
+if [[ $STEPS != trees ]]; then
+# -- eighth round (session 11): more mp_e_hull runs, now of every kind (dropout 0-0.3,
+# 80-150 epochs, some started from the first-release mp_gap network): more seeds of one
+# recipe no longer help, as the dropout-0.3 runs err alike, while the old dropout-0 runs
+# still pull the ensemble toward the truth. One more log K/G run, started from another
+# 60-epoch e_form network (s41). Then weighted merges (`matfold merge --weighted`): greedy
+# selection with replacement over every run, the runs inside the round-7 (and, for e_form
+# and log K, the round-6) ensembles included, so a run chosen twice weighs twice.
+[[ -e $GAP_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_gap.pt > "$GAP_V1"; }
+R8=$RUNS/r8
+for seed in 62 63; do
+    run r8/e_hull_d03_e150_s$seed mp_e_hull --epochs 150 --dropout 0.3 --cell-size --seed 202611$seed
+done
+run r8/e_hull_d025_e150_s64 mp_e_hull --epochs 150 --dropout 0.25 --cell-size --seed 20261164
+run r8/e_hull_gap_d03_e150_s66 mp_e_hull --epochs 150 --dropout 0.3 --cell-size --init-from "$GAP_V1" --seed 20261166
+for seed in 65 69; do
+    run r8/e_hull_d01_e100_s$seed mp_e_hull --epochs 100 --dropout 0.1 --cell-size --seed 202611$seed
+done
+for seed in 67 70; do
+    run r8/e_hull_d0_e80_s$seed mp_e_hull --epochs 80 --dropout 0 --cell-size --seed 202611$seed
+done
+run r8/e_hull_gap_d0_e80_s68 mp_e_hull --epochs 80 --dropout 0 --cell-size --init-from "$GAP_V1" --seed 20261168
+stage
+# needs the round-7 e_form run s41 (STEPS=round8 alone: from the round-7 stage above, or train it)
+run r7/e_form_s41 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 20261141
+stage
+run r8/mb_e41_s61 "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$RUNS/r7/e_form_s41.pt" --seed 20261161
+stage
+shopt -s nullglob
+for task in matbench_mp_e_form matbench_log_kvrh; do  # the round-6 ensembles, whose runs may come back
+    [[ -e $RUNS/round6/$task.pt ]] || { mkdir -p "$RUNS/round6"; git show 2178f5f:matfold_kernel/properties/trained/$task.pt > "$RUNS/round6/$task.pt"; }
+done
+merge8() { MERGE=--weighted merge_onto round7 435354b round8 "$@"; }  # the round-7 ensemble and the round-8 runs
+merge8 mp_e_hull          "$R8"/e_hull_*.pt
+merge8 matbench_mp_e_form "$RUNS"/round6/matbench_mp_e_form.pt
+merge8 matbench_log_kvrh  "$RUNS"/round6/matbench_log_kvrh.pt "$R8"/mb_*/matbench_log_kvrh.pt
 fi  # STEPS != trees
 
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
