@@ -395,6 +395,13 @@ def test_selection_with_replacement_weighs_a_run_chosen_twice():
     assert sorted(chosen) == [0, 0, 1]
     assert greedy_mae([runs[k] for k in chosen], truth) == pytest.approx(0.0, abs=1e-9)
     assert len(greedy_selection(runs, truth, replacement=True, max_picks=2)) == 2
+    # a run whose members carry weight 2 (an earlier weighted merge) scores as the run listed twice
+    rng = np.random.default_rng(0)
+    mus, scales = truth[:, None] + rng.normal(0, 1, (50, 3)), rng.uniform(0.1, 1, (50, 3))
+    once, heavy = RunOutputs(mus[:, :1], scales[:, :1]), RunOutputs(mus[:, 1:], scales[:, 1:], np.array([2.0, 2.0]))
+    light = RunOutputs(mus[:, 1:], scales[:, 1:])
+    assert greedy_mae([once, heavy], truth) == pytest.approx(greedy_mae([once, light, light], truth), rel=1e-12)
+    assert greedy_mae([once, heavy], truth) != pytest.approx(greedy_mae([once, light], truth), rel=1e-6)
 
 
 def test_member_weights_act_as_repeated_members(tiny, tmp_path):

@@ -454,9 +454,14 @@ def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None =
     return [dataclasses.replace(parts[k], count=counts[k]) for k in dict.fromkeys(chosen)]
 
 
+def _is_merge(ens) -> bool:
+    """Whether ``ens`` was made by `matfold merge` (not by one training run)."""
+    return "merged_from" in ens.metrics
+
+
 def _kept(ens, keep: int | None) -> slice:
     """The members of a run that a merge keeps: its last ``keep`` snapshots; all of an earlier merge."""
-    return slice(None) if keep is None or "merged_from" in ens.metrics else slice(-keep, None)
+    return slice(None) if keep is None or _is_merge(ens) else slice(-keep, None)
 
 
 @dataclass
@@ -485,9 +490,7 @@ class RunPart:
 
     def kept(self, keep: int) -> "RunPart":
         """This part with the last ``keep`` snapshots, when it is a run's own checkpoint."""
-        if "merged_from" in self.ensemble.metrics:
-            return self
-        return dataclasses.replace(self, members=slice(-keep, None))
+        return self if _is_merge(self.ensemble) else dataclasses.replace(self, members=_kept(self.ensemble, keep))
 
     def member_weights(self) -> np.ndarray:
         """The members' weights within the part: those of the earlier merge, else 1."""
@@ -499,7 +502,7 @@ class RunPart:
     def records(self) -> list[dict]:
         """The ``merged_from`` records of the runs in this part, weighted by ``count``."""
         ens = self.ensemble
-        if "merged_from" not in ens.metrics:
+        if not _is_merge(ens):
             m = ens.metrics
             records = [{**{k: m.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
                                                  "trained_with", "init_from", "val_mae")},
@@ -550,13 +553,22 @@ def run_parts(task: str, checkpoints, keep: int | None = None, split: bool = Fal
 
 @dataclass
 class RunOutputs:
-    """One run's kept members on the selection rows: locations and Laplace scales, (n, M), target unit."""
+    """One run's kept members on the selection rows: locations and Laplace scales, (n, M), target unit.
+
+    ``weights`` (M,) are the members' weights in the mixture (default 1 each): those an
+    earlier weighted merge gave them.
+    """
 
     mus: np.ndarray
     scales: np.ndarray
+    weights: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.weights is None:
+            self.weights = np.ones(self.mus.shape[1])
 
     def rows(self, index) -> "RunOutputs":
-        return RunOutputs(self.mus[index], self.scales[index])
+        return RunOutputs(self.mus[index], self.scales[index], self.weights)
 
 
 def part_outputs(parts: Sequence[RunPart], formulas) -> list[RunOutputs]:
@@ -571,13 +583,7 @@ def part_outputs(parts: Sequence[RunPart], formulas) -> list[RunOutputs]:
                 encoded[ens.takes_amounts] = ens.encode(formulas)
             preds[id(ens)] = ens.predict_arrays(*encoded[ens.takes_amounts])
         pred = preds[id(ens)]
-        mus, scales = pred.members[:, p.members], pred.scales[:, p.members]
-        reps = np.rint(p.member_weights()).astype(int)  # a weighted merge's weights are counts
-        if not np.allclose(reps, p.member_weights()):
-            raise MatfoldInputError(f"{p.path}: member weights that are not whole numbers cannot be selected on")
-        if (reps != 1).any():
-            mus, scales = np.repeat(mus, reps, axis=1), np.repeat(scales, reps, axis=1)
-        outs.append(RunOutputs(mus, scales))
+        outs.append(RunOutputs(pred.members[:, p.members], pred.scales[:, p.members], p.member_weights()))
     return outs
 
 
@@ -587,14 +593,16 @@ def run_outputs(task: str, checkpoints, formulas, keep: int | None = None) -> li
 
 
 def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
-    """Val MAE of the union of ``runs`` (a run listed twice weighs twice): of its mixture
-    median or mean, whichever is lower."""
+    """Val MAE of the union of ``runs`` (a run listed twice weighs twice; each member
+    with its weight): of its mixture median or mean, whichever is lower."""
     from .ensemble import laplace_mixture_median
 
     mus = np.concatenate([r.mus for r in runs], axis=1)
     scales = np.concatenate([r.scales for r in runs], axis=1)
-    return float(min(np.abs(mus.mean(axis=1) - truth).mean(),
-                     np.abs(laplace_mixture_median(mus, scales) - truth).mean()))
+    weights = np.concatenate([r.weights for r in runs])
+    mean = np.average(mus, axis=1, weights=weights)
+    return float(min(np.abs(mean - truth).mean(),
+                     np.abs(laplace_mixture_median(mus, scales, weights=weights) - truth).mean()))
 
 
 def greedy_selection(runs: Sequence[RunOutputs], truth, replacement: bool = False,
