@@ -14,6 +14,8 @@
 #                     # top of the ensembles committed in 2178f5f, then the trees
 #   STEPS=round8 JOBS=2 scripts/train_composition_models.sh  # only the session-11 runs and
 #                     # weighted merges, on top of the ensembles committed in 435354b, then the trees
+#   STEPS=round9 JOBS=2 scripts/train_composition_models.sh  # only the session-12 log K/G runs
+#                     # and their weighted merge, on top of the ensembles committed in f9a5e09, then the trees
 #   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
 #                     # shipped ensembles (the networks are read, not retrained)
 #
@@ -86,8 +88,8 @@ merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5|round6|round7|round8|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8 or trees, not $STEPS" >&2; exit 2 ;; esac
-if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 ]]; then
+case $STEPS in all|round3|round5|round6|round7|round8|round9|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8, round9 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -272,9 +274,9 @@ merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
 done
-fi  # STEPS != trees, round6, round7, round8
+fi  # STEPS != trees, round6, round7, round8, round9
 
-if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 ]]; then
+if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 ]]; then
 # -- sixth round (session 9): transfer where no run had used it. aflow__Egap started from the
 # first-release e_form network, as the elastic tasks were from round 1 on: single runs
 # 0.320-0.350 eV against 0.372-0.417 for every Egap run before. matbench_mp_gap also started
@@ -303,9 +305,9 @@ merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
 merge6 mp_e_hull          "$R6"/e_hull_s*.pt
-fi  # STEPS != trees, round7, round8
+fi  # STEPS != trees, round7, round8, round9
 
-if [[ $STEPS != trees && $STEPS != round8 ]]; then
+if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 ]]; then
 # -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
 # its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
 # (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
@@ -343,7 +345,7 @@ merge7 mp_e_hull          "$R7"/e_hull_*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge7 "$task" "$R7"/mb_*/"$task".pt
 done
-fi  # STEPS != trees, round8
+fi  # STEPS != trees, round8, round9
 
 if [[ $STEPS != trees ]]; then
 # -- eighth round (session 11): more mp_e_hull runs, now of every kind (dropout 0-0.3,
@@ -381,6 +383,46 @@ K6=$RUNS/round6/matbench_log_kvrh.pt
 merge8() { MERGE=--weighted merge_onto round7 435354b round8 "$@"; }  # the round-7 ensemble and the round-8 runs
 merge8 mp_e_hull          "$R8"/e_hull_*.pt
 merge8 matbench_log_kvrh  "$K6" "$R8"/mb_*/matbench_log_kvrh.pt
+fi  # STEPS != trees, round9
+
+if [[ $STEPS != trees ]]; then
+# -- ninth round (session 12): log K, the task nearest CrabNet's figure of the two still above
+# it. Runs of kinds the round-8 ensemble has too few of: started from the other 60-epoch
+# e_form networks (s40, s43, and the width-256 s42 at width 256), dropout 0.1-0.3, L1, 200
+# epochs, and one from the first-release mp_gap network; then, as dropout 0.1 from s40 gave
+# the best single run yet, more of those. Then weighted merges over the round-8 ensembles'
+# runs and these, for log K and for log G (the same joint runs).
+[[ -e $GAP_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_gap.pt > "$GAP_V1"; }
+R7=$RUNS/r7
+R9=$RUNS/r9
+# the round-7 e_form runs these start from (STEPS=round9 alone: trained here)
+for seed in 40 41 43; do
+    run r7/e_form_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 202611$seed
+done
+run r7/e_form_w256_s42 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --d-model 256 --seed 20261142
+stage
+run r9/mb_w256_s71      "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --d-model 256 --init-from "$R7/e_form_w256_s42.pt" --seed 20261171
+run r9/mb_e43_s72       "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$R7/e_form_s43.pt" --seed 20261172
+run r9/mb_l1_e41_s73    "$MB" --epochs 300 --loss l1      --dropout 0.1 --cell-size --init-from "$R7/e_form_s41.pt" --seed 20261173
+run r9/mb_d01_e40_s74   "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s40.pt" --seed 20261174
+run r9/mb_d03_e43_s75   "$MB" --epochs 300 --loss laplace --dropout 0.3 --cell-size --init-from "$R7/e_form_s43.pt" --seed 20261175
+run r9/mb_gap_s76       "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$GAP_V1" --seed 20261176
+run r9/mb_e200_e41_s77  "$MB" --epochs 200 --loss laplace --dropout 0.2 --cell-size --init-from "$R7/e_form_s41.pt" --seed 20261177
+# s74 (dropout 0.1) was the best log K run yet: more at dropout 0-0.1
+run r9/mb_d01_e41_s80   "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s41.pt" --seed 20261180
+run r9/mb_d01_e43_s81   "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s43.pt" --seed 20261181
+run r9/mb_d005_e40_s82  "$MB" --epochs 300 --loss laplace --dropout 0.05 --cell-size --init-from "$R7/e_form_s40.pt" --seed 20261182
+run r9/mb_d0_e40_s83    "$MB" --epochs 300 --loss laplace --dropout 0 --cell-size --init-from "$R7/e_form_s40.pt" --seed 20261183
+for seed in 84 86 87; do
+    run r9/mb_d01_e40_s$seed "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s40.pt" --seed 202611$seed
+done
+run r9/mb_d01_e200_e40_s85 "$MB" --epochs 200 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s40.pt" --seed 20261185
+stage
+shopt -s nullglob
+merge9() { MERGE=--weighted merge_onto round8 f9a5e09 round9 "$@"; }  # the round-8 ensemble and the round-9 runs
+for task in matbench_log_kvrh matbench_log_gvrh; do
+    merge9 "$task" "$R9"/mb_*/"$task".pt
+done
 fi  # STEPS != trees
 
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
