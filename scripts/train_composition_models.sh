@@ -52,6 +52,8 @@ AFLOW=aflow__ael_bulk_modulus_vrh,aflow__ael_shear_modulus_vrh,aflow__ael_debye_
 MB=matbench_log_kvrh,matbench_log_gvrh
 V1="--loss laplace --batching random"
 EFORM_V1="$RUNS/v1/matbench_mp_e_form.pt"
+GAP_V1="$RUNS/v1/matbench_mp_gap.pt"
+R7=$RUNS/r7
 
 queue=()
 run() {  # run NAME TASKS [matfold train options]: queue NAME.pt, or NAME/<task>.pt for several tasks
@@ -71,6 +73,13 @@ stage() {  # run the queued runs, JOBS at a time, and wait for all of them
         printf '%s\0' "${queue[@]}" | xargs -0 -n 1 -P "$JOBS" bash -c
     fi
     queue=()
+}
+
+eform_round7_runs() {  # round 7's mp_e_form runs (Laplace NLL, 60 epochs), which later rounds start from
+    for seed in 40 41 43; do
+        run r7/e_form_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 202611$seed
+    done
+    run r7/e_form_w256_s42 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --d-model 256 --seed 20261142
 }
 
 merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's ensemble of an
@@ -284,7 +293,6 @@ if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round
 # mp_gap network (another property again; never the task's own). Each is merged into the
 # ensemble rounds 1-5 made (commit 5f51cfb), which counts as one run.
 [[ -e $EFORM_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_e_form.pt > "$EFORM_V1"; }
-GAP_V1=$RUNS/v1/matbench_mp_gap.pt
 [[ -e $GAP_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_gap.pt > "$GAP_V1"; }
 R6=$RUNS/r6
 run r6/Egap_s30 aflow__Egap --epochs 150 --dropout 0 --cell-size --init-from "$EFORM_V1" --seed 20261130
@@ -316,11 +324,7 @@ if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 ]]; then
 # release. Each is merged into the ensemble rounds 1-6 made (commit 2178f5f), which counts
 # as one run.
 [[ -e $EFORM_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_e_form.pt > "$EFORM_V1"; }
-R7=$RUNS/r7
-for seed in 40 41 43; do
-    run r7/e_form_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 202611$seed
-done
-run r7/e_form_w256_s42 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --d-model 256 --seed 20261142
+eform_round7_runs
 run r7/e_hull_d02_s41      mp_e_hull --epochs 80  --dropout 0.2 --cell-size --seed 20261141
 run r7/e_hull_d03_s42      mp_e_hull --epochs 80  --dropout 0.3 --cell-size --seed 20261142
 run r7/e_hull_d04_s45      mp_e_hull --epochs 80  --dropout 0.4 --cell-size --seed 20261145
@@ -393,13 +397,8 @@ if [[ $STEPS != trees ]]; then
 # the best single run yet, more of those. Then weighted merges over the round-8 ensembles'
 # runs and these, for log K and for log G (the same joint runs).
 [[ -e $GAP_V1 ]] || { mkdir -p "$RUNS/v1"; git show cf17076:matfold_kernel/properties/trained/matbench_mp_gap.pt > "$GAP_V1"; }
-R7=$RUNS/r7
 R9=$RUNS/r9
-# the round-7 e_form runs these start from (STEPS=round9 alone: trained here)
-for seed in 40 41 43; do
-    run r7/e_form_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --seed 202611$seed
-done
-run r7/e_form_w256_s42 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --d-model 256 --seed 20261142
+eform_round7_runs  # the e_form runs these start from (STEPS=round9 alone: trained here)
 stage
 run r9/mb_w256_s71      "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --d-model 256 --init-from "$R7/e_form_w256_s42.pt" --seed 20261171
 run r9/mb_e43_s72       "$MB" --epochs 300 --loss laplace --dropout 0.2 --cell-size --init-from "$R7/e_form_s43.pt" --seed 20261172
