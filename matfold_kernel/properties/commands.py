@@ -135,8 +135,9 @@ def _cmd_train(args) -> int:
     plan.loss, plan.batching = args.loss, args.batching
     if args.lr is not None:
         plan.lr = args.lr
-    if args.dropout is not None or args.cell_size or args.d_model is not None:
-        size = {"cell_size": args.cell_size, **({} if args.dropout is None else {"dropout": args.dropout})}
+    if args.dropout is not None or args.cell_size or args.hull_offset or args.d_model is not None:
+        size = {"cell_size": args.cell_size, "hull_offset": args.hull_offset,
+                **({} if args.dropout is None else {"dropout": args.dropout})}
         if args.d_model is not None:
             if args.d_model < 8 or args.d_model % 4:
                 raise MatfoldInputError(f"--d-model {args.d_model}: give a multiple of 4 (the attention heads), "
@@ -246,6 +247,9 @@ def add_commands(sub) -> None:
     train.add_argument("--cell-size", action="store_true",
                        help="let the network read the number of atoms of each formula as written "
                             "(Cl4Hg4N4: 12), a hint of the polymorph in the Materials Project tasks")
+    train.add_argument("--hull-offset", action="store_true",
+                       help="matbench_mp_e_form: learn the formation energy above the convex hull of the "
+                            "training phases; the model adds that hull energy back")
     train.add_argument("--loss", choices=["l1", "laplace"], default="l1",
                        help="l1: L1 for the mean, Laplace NLL for the scale (default); laplace: one NLL for both")
     train.add_argument("--batching", choices=["width", "random"], default="width",

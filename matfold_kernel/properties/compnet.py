@@ -47,6 +47,9 @@ class CompNetConfig:
     n_fourier: int = 16
     #: read the number of atoms of the formula as written (see the module docstring)
     cell_size: bool = False
+    #: the network predicts the formation energy *above* the hull of the training phases, which
+    #: the ensemble adds back (:mod:`.formation_hull`); the network itself is the same
+    hull_offset: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,6 +20,15 @@ An ensemble may also carry gradient-boosted trees on the composition descriptor
 (:mod:`.trees`): the reported value is then ``(1 - w) · value + w · trees`` with the
 weight ``w`` chosen on val; the spread (and so the uncertainty) stays the networks'.
 The trees run on ONNX Runtime with either backend (numpy where it is missing).
+
+Formation-energy members may predict the energy above the hull of the training
+phases (``CompNetConfig.hull_offset``): the ensemble then carries that phase table
+(:class:`~.formation_hull.FormationHull`) and adds the hull energy at each formula to
+those members' locations, so every member's output is a formation energy again.
+Their target is scaled by its own mean and standard deviation (0.34 eV/atom against
+1.0 for the formation energy; with the formation energy's scaling a run scored 0.093
+eV/atom on val instead of 0.085), so an ensemble that mixes them with plain members
+keeps a scaling per member (``member_scaling``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .composition import ELEMENTS
 from .compnet import CompNet, CompNetConfig, encode_compositions
+from .formation_hull import FormationHull
 from .trees import TreeEnsemble, composition_descriptor
 
 __all__ = ["CompositionEnsemble", "EnsemblePrediction", "FORMAT", "POINTS", "laplace_mixture_median"]
@@ -148,6 +159,11 @@ def mixture_prediction(mus: np.ndarray, scales: np.ndarray, calibration: float =
     return EnsemblePrediction(value, mean, median, raw_std, raw_std * calibration, mus, scales)
 
 
+def _compositions(idx: np.ndarray, frac: np.ndarray) -> list[dict[str, float]]:
+    """Encoded compositions back to ``{symbol: amount}``."""
+    return [{ELEMENTS[z - 1]: float(f) for z, f in zip(row_i, row_f) if z > 0} for row_i, row_f in zip(idx, frac)]
+
+
 class CompositionEnsemble:
     """The members of one task's composition model, with the target scaling they share."""
 
@@ -155,7 +171,8 @@ class CompositionEnsemble:
                  calibration: float = 1.0, metrics: dict | None = None,
                  member_configs: Sequence[CompNetConfig] | None = None, point: str = "mean",
                  trees: TreeEnsemble | None = None, tree_weight: float = 0.0,
-                 member_weights: Sequence[float] | None = None):
+                 member_weights: Sequence[float] | None = None, hull: FormationHull | None = None,
+                 member_scaling: Sequence[Sequence[float]] | None = None):
         import torch
 
         self.task = task
@@ -166,8 +183,25 @@ class CompositionEnsemble:
             raise ValueError(f"{len(self.member_configs)} member configs for {len(states)} members")
         #: the members take the amounts as written (some read the cell size), not fractions
         self.takes_amounts = any(c.cell_size for c in self.member_configs)
+        #: members whose output is the energy above the hull of ``hull``'s phases
+        self.hull_offset = np.array([c.hull_offset for c in self.member_configs], bool)
+        if self.hull_offset.any() and hull is None:
+            raise ValueError("members predict the energy above the hull: pass the hull of their training phases")
+        #: the training phases' hull (formation energies, eV/atom) when some members need it
+        self.hull = hull if self.hull_offset.any() else None
         self.target_mean = float(mean)
         self.target_std = float(std)
+        #: (M, 2) each member's target mean and standard deviation where they differ, else None
+        #: (all members use ``target_mean`` and ``target_std``)
+        self.member_scaling = None
+        if member_scaling is not None:
+            scaling = np.asarray(member_scaling, np.float64).reshape(-1, 2)
+            if len(scaling) != len(states) or not np.all(scaling[:, 1] > 0):
+                raise ValueError(f"member scaling must give a mean and a positive std for each of {len(states)} members")
+            if not np.all(scaling == scaling[0]):
+                self.member_scaling = scaling
+            else:
+                self.target_mean, self.target_std = float(scaling[0, 0]), float(scaling[0, 1])
         self.calibration = float(calibration)
         self.metrics = dict(metrics or {})
         if point not in POINTS:
@@ -194,8 +228,8 @@ class CompositionEnsemble:
         self.source: Path | None = None
 
     @classmethod
-    def from_members(cls, task, config, states, mean, std, member_configs=None):
-        return cls(task, config, states, mean, std, member_configs=member_configs)
+    def from_members(cls, task, config, states, mean, std, member_configs=None, hull=None):
+        return cls(task, config, states, mean, std, member_configs=member_configs, hull=hull)
 
     # -- persistence -------------------------------------------------------
     def checkpoint(self, calibration: float | None = None, metrics: dict | None = None,
@@ -221,7 +255,9 @@ class CompositionEnsemble:
             "point": self.point,
             "metrics": self.metrics,
             **({"member_weights": self.member_weights.tolist()} if self.member_weights is not None else {}),
+            **({"member_scaling": self.member_scaling.tolist()} if self.member_scaling is not None else {}),
             **({"trees": self.trees.to_state(), "tree_weight": self.tree_weight} if self.trees is not None else {}),
+            **({"hull": self.hull.to_state()} if self.hull is not None else {}),
             "members": [
                 {k: v.detach().half() for k, v in m.state_dict().items()} for m in self.module.members
             ],
@@ -241,7 +277,9 @@ class CompositionEnsemble:
                     ckpt["target_std"], ckpt["calibration"], ckpt["metrics"], member_configs,
                     ckpt.get("point", "mean"),  # checkpoints before 2026-12 report the mean
                     TreeEnsemble.from_state(ckpt["trees"]) if "trees" in ckpt else None,
-                    ckpt.get("tree_weight", 0.0), ckpt.get("member_weights"))
+                    ckpt.get("tree_weight", 0.0), ckpt.get("member_weights"),
+                    FormationHull.from_state(ckpt["hull"]) if "hull" in ckpt else None,
+                    ckpt.get("member_scaling"))
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -277,13 +315,23 @@ class CompositionEnsemble:
     def predict_arrays(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch") -> EnsemblePrediction:
         """Value, mean, median and std in the target unit for encoded compositions."""
         raw = self.raw_outputs(idx, frac, backend).astype(np.float64)
-        mus = raw[:, :, 0] * self.target_std + self.target_mean
-        b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * self.target_std
+        mean, std = self.scaling()
+        mus = raw[:, :, 0] * std + mean
+        if self.hull is not None:
+            mus[:, self.hull_offset] += self.hull.energy(_compositions(idx, frac))[:, None]
+        b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * std
         pred = mixture_prediction(mus, b, self.calibration, self.point, self.member_weights)
         if self.trees is not None:
             pred.trees = self.trees.predict(composition_descriptor(idx, frac), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)
         return pred
+
+    def scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's target mean and standard deviation, arrays (M,)."""
+        if self.member_scaling is not None:
+            return self.member_scaling[:, 0], self.member_scaling[:, 1]
+        m = len(self.member_configs)
+        return np.full(m, self.target_mean), np.full(m, self.target_std)
 
     def blend(self, value: np.ndarray, pred: EnsemblePrediction, weight: float | None = None) -> np.ndarray:
         """``value`` (the networks' mean or median) blended with the trees of ``pred``, if any,

@@ -19,7 +19,7 @@ __all__ = ["shipped_model_path", "load_composition_model", "composition_card", "
 
 _TRAINED = Path(__file__).with_name("trained")
 #: Version of the shipped composition models (bumped when they are retrained).
-MODEL_VERSION = "2026.12.06"
+MODEL_VERSION = "2026.12.07"
 
 
 def shipped_model_path(task: str) -> Path:
@@ -72,6 +72,8 @@ def _run_card(run: dict) -> dict:
             and v is not None}
     if run.get("cell_size"):  # the network reads the number of atoms of the formula as written
         card["cell_size"] = True
+    if run.get("hull_offset"):  # the network learnt the energy above the training phases' hull
+        card["hull_offset"] = True
     if run.get("d_model") not in (None, 128):  # a wider (or narrower) network than the default
         card["d_model"] = run["d_model"]
     if run.get("init_from"):  # transfer: the network started from another task's model
@@ -118,6 +120,10 @@ def composition_card(model) -> ModelCard:
             + (" Some members read the number of atoms of the formula as written, a hint of the "
                "polymorph: give the formula of the unit cell (Li4Fe4P4O16 for olivine LiFePO4) when "
                "you know it." if getattr(model, "takes_amounts", False) else "")
+            + (f" Some members learnt the formation energy above the convex hull of the {len(model.hull)} "
+               "training phases (lowest energy per composition); the model adds that hull energy back, so "
+               "they know what the training set knows of a chemical system." if getattr(model, "hull", None)
+               is not None else "")
             + (f" Blended with gradient-boosted trees on elemental-property statistics (weight "
                f"{model.tree_weight:g}; the trees alone: val MAE {trees['val_mae_trees']:.4g}, the networks "
                f"alone {trees['val_mae_networks']:.4g}); the uncertainty is the networks' spread." if trees else "")

@@ -89,8 +89,9 @@ def export_ensemble(ensemble, threads: int | None = None, cache: str | Path | No
     # every member as the module that takes the ensemble's input; members of one kind share a graph
     members = stack.runners
     # members of one kind (width, depth, reading the cell size or not) share a graph; dropout
-    # acts only in training
-    kinds = [tuple(sorted({**m.config.to_dict(), "dropout": 0.0}.items())) for m in stack.members]
+    # acts only in training, and the hull offset is added after the network
+    kinds = [tuple(sorted({**m.config.to_dict(), "dropout": 0.0, "hull_offset": False}.items()))
+             for m in stack.members]
     idx = torch.tensor([[8, 26, 3, 15], [14, 8, 0, 0]], dtype=torch.int64)
     frac = torch.tensor([[0.57, 0.14, 0.14, 0.14], [0.33, 0.67, 0.0, 0.0]], dtype=torch.float32)
     if ensemble.takes_amounts:

@@ -181,6 +181,10 @@ def train_joint(
     idx, frac = encode_compositions(trains[0].formula, amounts=cfg.cell_size)
     ys = np.stack([t.target.to_numpy(np.float32) for t in trains], axis=1)
     # column by column, as a single-task run computes them, so runs of either kind can be merged
+    hull = None
+    if cfg.hull_offset:  # the target is the energy above the hull, scaled by its own mean and std
+        hull, offsets = _hull_offsets(tasks, trains[0], log)
+        ys = (trains[0].target.to_numpy(np.float64) - offsets).astype(np.float32)[:, None]
     means = np.array([float(np.ascontiguousarray(ys[:, k]).mean()) for k in range(len(tasks))])
     stds = np.array([float(np.ascontiguousarray(ys[:, k]).std()) for k in range(len(tasks))])
     idx_t, frac_t = torch.from_numpy(idx), torch.from_numpy(frac)
@@ -193,7 +197,8 @@ def train_joint(
         start = torch.load(plan.init_from, map_location="cpu", weights_only=False)
         start_cfg = CompNetConfig(**start["config"])
         # a start without the cell-size input still gives every other weight
-        if dataclasses.replace(start_cfg, dropout=cfg.dropout, cell_size=cfg.cell_size) != cfg:
+        if dataclasses.replace(start_cfg, dropout=cfg.dropout, cell_size=cfg.cell_size,
+                               hull_offset=cfg.hull_offset) != cfg:
             raise MatfoldInputError(f"init_from {plan.init_from}: its network has another size ({start_cfg})")
         own = model.state_dict()
         weights = {k: v.float() for k, v in start["members"][-1].items() if k in own and v.shape == own[k].shape}
@@ -235,7 +240,7 @@ def train_joint(
     checkpoints = {}
     for k, task in enumerate(tasks):
         states = [{name: (v[2 * k:2 * k + 2] if name in last else v) for name, v in m.items()} for m in members]
-        ens = CompositionEnsemble.from_members(task, cfg, states, means[k], stds[k])
+        ens = CompositionEnsemble.from_members(task, cfg, states, means[k], stds[k], hull=hull)
         run = {"epochs": plan.epochs, "batch_size": plan.batch_size, "seed": plan.seed, "lr": plan.lr,
                "loss": plan.loss, "batching": plan.batching, "train_seconds": round(elapsed, 1)}
         if len(tasks) > 1:
@@ -246,6 +251,25 @@ def train_joint(
         if outs is not None and task in outs:
             _save(checkpoints[task], outs[task])
     return checkpoints
+
+
+#: tasks whose target is a formation energy (eV/atom), where a network may learn the energy above the hull
+HULL_TASKS = ("matbench_mp_e_form",)
+
+
+def _hull_offsets(tasks: Sequence[str], train, log: Callable[[str], None]):
+    """The hull of ``train``'s phases and, per row, the hull energy from every other row (eV/atom)."""
+    from .formation_hull import FormationHull
+
+    if len(tasks) != 1 or tasks[0] not in HULL_TASKS:
+        raise MatfoldInputError(f"--hull-offset: the energy above the hull is defined for a formation energy; "
+                                f"train one of {', '.join(HULL_TASKS)} alone, not {', '.join(tasks)}")
+    start = time.perf_counter()
+    hull = FormationHull(list(train.formula), train.target.to_numpy(np.float64))
+    offsets = hull.leave_one_out()
+    log(f"{tasks[0]}: hull of {len(hull)} training phases; leave-one-out hull energies in "
+        f"{time.perf_counter() - start:.0f} s (mean {offsets.mean():.3f} eV/atom)")
+    return hull, offsets
 
 
 def _save(checkpoint: dict, out: str | Path) -> None:
@@ -339,8 +363,13 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     states = [m.state_dict() for p in parts for m in list(p.ensemble.module.members)[p.members]]
     configs = [c for p in parts for c in p.ensemble.member_configs[p.members]]
     weights = np.concatenate([p.count * p.member_weights() for p in parts])
+    hulls = [p.ensemble.hull for p in parts if p.ensemble.hull is not None and p.ensemble.hull_offset[p.members].any()]
+    if any(h.formulas != hulls[0].formulas or not np.array_equal(h.energies, hulls[0].energies) for h in hulls):
+        raise MatfoldInputError(f"cannot merge {task} runs whose hulls come from different training phases")
+    scaling = np.concatenate([np.stack(p.ensemble.scaling(), axis=1)[p.members] for p in parts])
     merged = CompositionEnsemble(task, first.config, states, first.target_mean, first.target_std,
-                                 member_configs=configs, member_weights=weights)
+                                 member_configs=configs, member_weights=weights, hull=hulls[0] if hulls else None,
+                                 member_scaling=scaling)
     folder = Path(data_dir) / task
     sources, seeds = [], []
     for p in parts:  # flatten earlier merges so the record lists every run
@@ -454,6 +483,16 @@ def select_runs(task: str, data_dir: str | Path, checkpoints, keep: int | None =
     return [dataclasses.replace(parts[k], count=counts[k]) for k in dict.fromkeys(chosen)]
 
 
+def _same_training_data(a, b) -> bool:
+    """Whether ensembles ``a`` and ``b`` were trained on the same rows, as far as they tell."""
+    if a.member_scaling is None and b.member_scaling is None and a.hull is None and b.hull is None:
+        # plain runs: the target scaling (float32 sums differ in the last bits)
+        return bool(np.allclose([a.target_mean, a.target_std], [b.target_mean, b.target_std], rtol=1e-5, atol=0))
+    # a run that learnt the energy above the hull has another scaling: the size of the training
+    # split and the number of formulas holding each element
+    return all(a.metrics.get(k) == b.metrics.get(k) for k in ("n_train", "element_counts"))
+
+
 def _is_merge(ens) -> bool:
     """Whether ``ens`` was made by `matfold merge` (not by one training run)."""
     return "merged_from" in ens.metrics
@@ -507,7 +546,8 @@ class RunPart:
             records = [{**{k: m.get(k) for k in ("seed", "epochs", "batch_size", "lr", "loss", "batching",
                                                  "trained_with", "init_from", "val_mae")},
                         "dropout": ens.config.dropout, "cell_size": ens.config.cell_size,
-                        "d_model": ens.config.d_model, "members": self.size}]
+                        "hull_offset": ens.config.hull_offset, "d_model": ens.config.d_model,
+                        "members": self.size}]
         elif self.split is not None:
             records = [ens.metrics["merged_from"][self.split]]
         else:
@@ -535,8 +575,7 @@ def run_parts(task: str, checkpoints, keep: int | None = None, split: bool = Fal
         if ens.task != task:
             raise MatfoldInputError(f"{path} is a {ens.task} model, not {task}")
         first = first or ens
-        if not np.allclose([ens.target_mean, ens.target_std], [first.target_mean, first.target_std],
-                           rtol=1e-5, atol=0):  # float32 sums differ in the last bits
+        if not _same_training_data(ens, first):
             raise MatfoldInputError(f"cannot merge {task} runs with different training data ({path})")
         records = ens.metrics.get("merged_from")
         n = len(ens.module.members)
