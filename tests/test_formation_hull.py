@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matfold_kernel.errors import MatfoldInputError
-from matfold_kernel.properties.formation_hull import FormationHull
+from matfold_kernel.properties import FormationHull
 from matfold_kernel.properties.training import load_task_csv
 
 DATA = Path(__file__).parent / "data" / "composition"

@@ -9,6 +9,7 @@ diagrams, onnxruntime) load on first use.
 
 from .base import PROPERTIES, ModelCard, Prediction, Property, PropertyModel
 from .composition import ELEMENTS, fractions, parse_formula, reduced_formula
+from .formation_hull import FormationHull
 from .hull import HullResult, energy_above_hull
 from .models import composition_card, load_composition_model, shipped_model_path
 from .predict import FormulaPredictions, PropertyTable, predict, predict_formulas
@@ -18,6 +19,7 @@ from .weights import fetch_weights, model_dir, seed_cache
 __all__ = [
     "DEFAULT_TASK",
     "ELEMENTS",
+    "FormationHull",
     "FormulaPredictions",
     "HullResult",
     "ModelCard",
