@@ -8,7 +8,9 @@
 2. Composition screening: formulas per minute through ``predict_formulas`` (the path
    of ``matfold predict --csv``), PyTorch and ONNX Runtime, with torch threads set
    explicitly. Goal ≥ 20,000 formulas/min on 2 cores. Baseline: pymatgen
-   ``Composition`` parsing of the same formulas (no model at all). Then what the
+   ``Composition`` parsing of the same formulas (no model at all). Members that learnt
+   the energy above the hull need the hull of the training phases at each formula: it
+   is built per chemical system afresh for each timed screen, and its share printed. Then what the
    blended trees cost: the mp_shear_modulus ensemble with its trees and, as the
    baseline, the same networks without them.
 3. Structure GNN throughput (CGCNN formation energy, graphs built with pymatgen
@@ -86,12 +88,21 @@ def main() -> None:
     peak_torch = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from matfold_kernel.properties import load_composition_model
 
-    n_members = len(load_composition_model("matbench_mp_e_form").module.members)
+    e_form = load_composition_model("matbench_mp_e_form")
+    n_members = len(e_form.module.members)
     for backend in ("torch", "onnx"):
         predict_formulas(formulas[:100], "matbench_mp_e_form", backend=backend)
+        if e_form.hull is not None:  # each screen builds its chemical systems' hulls afresh
+            e_form.hull.clear_cache()
         t = best_of(lambda: predict_formulas(formulas, "matbench_mp_e_form", backend=backend), 1)
         print(f"composition ensemble ({backend:5}, {n_members} members): {len(formulas) / t * 60:>10,.0f} formulas/min "
               f"(goal ≥ 20,000)")
+    if e_form.hull is not None:
+        e_form.hull.clear_cache()
+        t_hull = best_of(lambda: e_form.hull.energy(formulas), 1)
+        t_warm = best_of(lambda: e_form.hull.energy(formulas), 1)
+        print(f"  of which the hull energies of {len(formulas):,} formulas ({len(e_form.hull):,} phases): "
+              f"{t_hull:.1f} s, {t_warm:.1f} s with every system's hull built")
 
     # the cost of the trees: one ensemble that carries them, with and without
     shear = load_composition_model("mp_shear_modulus")

@@ -16,6 +16,9 @@
 #                     # weighted merges, on top of the ensembles committed in 435354b, then the trees
 #   STEPS=round9 JOBS=2 scripts/train_composition_models.sh  # only the session-12 log K/G runs
 #                     # and their weighted merge, on top of the ensembles committed in f9a5e09, then the trees
+#   STEPS=round10 JOBS=2 scripts/train_composition_models.sh  # only the session-13 mp_e_form
+#                     # runs that learn the energy above the hull, and their weighted merge onto
+#                     # the ensemble committed in 680d893, then the trees
 #   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
 #                     # shipped ensembles (the networks are read, not retrained)
 #
@@ -97,8 +100,8 @@ merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5|round6|round7|round8|round9|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8, round9 or trees, not $STEPS" >&2; exit 2 ;; esac
-if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 ]]; then
+case $STEPS in all|round3|round5|round6|round7|round8|round9|round10|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8, round9, round10 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -283,9 +286,9 @@ merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
 done
-fi  # STEPS != trees, round6, round7, round8, round9
+fi  # STEPS != trees, round6, round7, round8, round9, round10
 
-if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 ]]; then
+if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
 # -- sixth round (session 9): transfer where no run had used it. aflow__Egap started from the
 # first-release e_form network, as the elastic tasks were from round 1 on: single runs
 # 0.320-0.350 eV against 0.372-0.417 for every Egap run before. matbench_mp_gap also started
@@ -313,9 +316,9 @@ merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
 merge6 mp_e_hull          "$R6"/e_hull_s*.pt
-fi  # STEPS != trees, round7, round8, round9
+fi  # STEPS != trees, round7, round8, round9, round10
 
-if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 ]]; then
+if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
 # -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
 # its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
 # (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
@@ -349,7 +352,7 @@ merge7 mp_e_hull          "$R7"/e_hull_*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge7 "$task" "$R7"/mb_*/"$task".pt
 done
-fi  # STEPS != trees, round8, round9
+fi  # STEPS != trees, round8, round9, round10
 
 if [[ $STEPS != trees ]]; then
 # -- eighth round (session 11): more mp_e_hull runs, now of every kind (dropout 0-0.3,
@@ -387,9 +390,9 @@ K6=$RUNS/round6/matbench_log_kvrh.pt
 merge8() { MERGE=--weighted merge_onto round7 435354b round8 "$@"; }  # the round-7 ensemble and the round-8 runs
 merge8 mp_e_hull          "$R8"/e_hull_*.pt
 merge8 matbench_log_kvrh  "$K6" "$R8"/mb_*/matbench_log_kvrh.pt
-fi  # STEPS != trees, round9
+fi  # STEPS != trees, round9, round10
 
-if [[ $STEPS != trees ]]; then
+if [[ $STEPS != trees && $STEPS != round10 ]]; then
 # -- ninth round (session 12): log K, the task nearest CrabNet's figure of the two still above
 # it. Runs of kinds the round-8 ensemble has too few of: started from the other 60-epoch
 # e_form networks (s40, s43, and the width-256 s42 at width 256), dropout 0.1-0.3, L1, 200
@@ -422,7 +425,23 @@ merge9() { MERGE=--weighted merge_onto round8 f9a5e09 round9 "$@"; }  # the roun
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge9 "$task" "$R9"/mb_*/"$task".pt
 done
-fi  # STEPS != trees
+fi  # STEPS != trees, round10
+
+if [[ $STEPS == all || $STEPS == round10 ]]; then
+# -- tenth round (session 13): mp_e_form networks that learn the formation energy above the
+# convex hull of the training phases (--hull-offset; the hull at a training row leaves that
+# row out), with the round-7 recipe otherwise (Laplace NLL, 60 epochs, cell size), the target
+# scaled by its own mean and std. Then a weighted merge over the runs of the shipped ensemble
+# (round 7) and these.
+R10=$RUNS/r10
+for seed in 43 44; do
+    run r10/e_form_hull_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --hull-offset --seed 202611$seed
+done
+run r10/e_form_hull_e24_s45 matbench_mp_e_form --epochs 24 --loss laplace --cell-size --hull-offset --seed 20261145
+stage
+merge10() { MERGE=--weighted merge_onto round9 680d893 round10 "$@"; }  # the shipped e_form ensemble and the round-10 runs
+merge10 matbench_mp_e_form "$R10"/e_form_hull_*.pt
+fi  # STEPS == all, round10
 
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
 # blended into the shipped ensemble with the weight of lowest val MAE (`matfold blend-trees`).
