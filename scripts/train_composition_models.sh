@@ -354,7 +354,7 @@ for task in matbench_log_kvrh matbench_log_gvrh; do
 done
 fi  # STEPS != trees, round8, round9, round10
 
-if [[ $STEPS != trees ]]; then
+if [[ $STEPS != trees && $STEPS != round9 && $STEPS != round10 ]]; then
 # -- eighth round (session 11): more mp_e_hull runs, now of every kind (dropout 0-0.3,
 # 80-150 epochs, some started from the first-release mp_gap network): more seeds of one
 # recipe no longer help, as the dropout-0.3 runs err alike, while the old dropout-0 runs
