@@ -46,9 +46,10 @@ class FormationHull:
         self.energies = np.asarray(energies, np.float64)
         if len(self.formulas) != len(self.energies):
             raise ValueError(f"{len(self.formulas)} formulas for {len(self.energies)} energies")
+        #: each listed phase's composition as a hashable key (parsed once)
+        self._keys = [_key(fractions(f)) for f in self.formulas]
         lowest: dict[tuple, float] = {}
-        for formula, energy in zip(self.formulas, self.energies):
-            key = _key(fractions(formula))
+        for key, energy in zip(self._keys, self.energies):
             if energy < lowest.get(key, np.inf):
                 lowest[key] = float(energy)
         #: per set of elements: [(fractions key, energy)]
@@ -97,11 +98,9 @@ class FormationHull:
         hull: a val formula is not in the training table, though its other polymorphs may
         be, so each row's own entry is left out and its polymorphs are kept.
         """
-        from .composition import fractions
-
-        full = self.energy(self.formulas)
+        keys = self._keys
+        full = self.energy([dict(k) for k in keys])
         out = full.copy()
-        keys = [_key(fractions(f)) for f in self.formulas]
         best: dict[tuple, int] = {}
         second: dict[tuple, float] = {}
         for i in np.argsort(self.energies, kind="stable"):  # lowest first

@@ -180,11 +180,11 @@ def train_joint(
 
     idx, frac = encode_compositions(trains[0].formula, amounts=cfg.cell_size)
     ys = np.stack([t.target.to_numpy(np.float32) for t in trains], axis=1)
-    # column by column, as a single-task run computes them, so runs of either kind can be merged
     hull = None
     if cfg.hull_offset:  # the target is the energy above the hull, scaled by its own mean and std
         hull, offsets = _hull_offsets(tasks, trains[0], log)
         ys = (trains[0].target.to_numpy(np.float64) - offsets).astype(np.float32)[:, None]
+    # column by column, as a single-task run computes them, so runs of either kind can be merged
     means = np.array([float(np.ascontiguousarray(ys[:, k]).mean()) for k in range(len(tasks))])
     stds = np.array([float(np.ascontiguousarray(ys[:, k]).std()) for k in range(len(tasks))])
     idx_t, frac_t = torch.from_numpy(idx), torch.from_numpy(frac)
