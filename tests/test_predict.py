@@ -734,3 +734,50 @@ def test_blend_trees_forces_the_weight_and_refuses_a_wrong_task(tiny, tmp_path, 
     assert main(["blend-trees", "--task", "nope"]) == 2 and "unknown task 'nope'" in capsys.readouterr().err
     assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(tmp_path / "none.pt")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_trees_can_read_another_tasks_shipped_model(tiny, tmp_path, monkeypatch):
+    pytest.importorskip("lightgbm")
+    from matfold_kernel.errors import MatfoldInputError
+    from matfold_kernel.properties import training
+    from matfold_kernel.properties.models import composition_card, load_composition_model
+
+    path, _ = tiny
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))  # the ONNX exports go there
+    monkeypatch.setattr(training, "TREE_WEIGHTS", (1.0,))  # the value is the trees' alone
+    other = "aflow__ael_bulk_modulus_vrh"
+    ckpt = training.blend_trees("mp_bulk_modulus", DATA, path, tmp_path / "t.pt", log=lambda m: None, inputs=[other])
+    aflow = load_composition_model(other)
+    assert ckpt["tree_inputs"] == [{"task": other, "sha256": aflow.source_hash()}]
+    ens = CompositionEnsemble.load(tmp_path / "t.pt")
+    formulas = ["MgO", "TiC", "W", "Li2O"]
+    idx, frac = ens.encode(formulas)
+    x = ens.tree_features(idx, frac)
+    # the descriptor, then the shipped AFLOW model's value (GPa) for the compositions as this
+    # ensemble encodes them (fractions: the tiny networks do not read the cell size)
+    from matfold_kernel.properties.trees import composition_descriptor
+
+    assert not ens.takes_amounts
+    np.testing.assert_array_equal(x[:, :-1], composition_descriptor(idx, frac))
+    fractions = [{"Mg": 0.5, "O": 0.5}, {"Ti": 0.5, "C": 0.5}, {"W": 1.0}, {"Li": 2 / 3, "O": 1 / 3}]
+    np.testing.assert_allclose(x[:, -1], aflow.predict_arrays(*aflow.encode(fractions)).value, rtol=1e-5)
+    p = ens.predict_arrays(idx, frac)
+    np.testing.assert_allclose(p.value, ens.trees.predict(x), rtol=1e-9)
+    # the trees use that column: other values there give other predictions
+    shifted = x.copy()
+    shifted[:, -1] = x[:, -1] * 3
+    assert not np.allclose(ens.trees.predict(shifted), p.value)
+    onnx = ens.predict_arrays(idx, frac, backend="onnx")
+    assert np.abs(onnx.value - p.value).max() <= 1e-3 * np.abs(p.value).max()
+    card = composition_card(ens)
+    assert f"and the {other} model's prediction" in card.notes and card.extra["trees"]["inputs"] == [other]
+    # trees fitted on another file of that model refuse to run, and say what to do
+    ens.tree_inputs[0]["sha256"] = "0" * 16
+    ens._input_models = None
+    with pytest.raises(MatfoldInputError, match=f"refit them with `matfold blend-trees --task mp_bulk_modulus "
+                                                f"--tree-inputs {other}`"):
+        ens.predict_arrays(idx, frac)
+    with pytest.raises(MatfoldInputError, match="cannot read mp_bulk_modulus's own predictions"):
+        training.blend_trees("mp_bulk_modulus", DATA, path, None, log=lambda m: None, inputs=["mp_bulk_modulus"])
+    assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(path), "--data-dir", str(DATA),
+                 "--out", str(tmp_path / "u.pt"), "--tree-inputs", "nope"]) == 2

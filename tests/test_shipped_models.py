@@ -109,3 +109,12 @@ def test_the_recorded_val_mae_is_what_a_user_gets_on_val(task):
     err = np.abs(res.mean - val.target.to_numpy())
     assert np.nanmean(err) == pytest.approx(m["val_mae"], rel=2e-3)
     assert model.point == m["point"] and m["val_mae"] == min(m["val_mae_mean"], m["val_mae_median"])
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_trees_read_the_shipped_models_they_were_fitted_on(task):
+    # a model whose trees read another task's predictions names that file by its hash:
+    # retraining the other task without refitting these trees fails here, not for a user
+    model = load_composition_model(task)
+    for ref, other in zip(model.tree_inputs, model.input_models()):
+        assert other.task == ref["task"] != task and other.source_hash() == ref["sha256"]

@@ -202,7 +202,9 @@ def _cmd_blend_trees(args) -> int:
         raise MatfoldInputError(f"no checkpoint {model}")
     out = Path(args.out) if args.out else model
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    blend_trees(args.task, Path(args.data_dir), model, out, seed=args.seed, threads=args.threads, log=log)
+    inputs = [t for t in (args.tree_inputs or "").split(",") if t]
+    blend_trees(args.task, Path(args.data_dir), model, out, seed=args.seed, threads=args.threads, log=log,
+                inputs=inputs)
     print(out)
     return 0
 
@@ -290,4 +292,7 @@ def add_commands(sub) -> None:
     blend.add_argument("--out", default=None, help="checkpoint to write (default: the --model file)")
     blend.add_argument("--seed", type=int, default=1, help="random seed of the trees (default 1)")
     blend.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
+    blend.add_argument("--tree-inputs", default=None, metavar="TASK[,TASK]",
+                       help="tasks whose shipped models' predictions the trees also read (e.g. "
+                            "aflow__ael_bulk_modulus_vrh for matbench_log_kvrh); the model then needs those files")
     blend.set_defaults(func=_cmd_blend_trees)

@@ -20,6 +20,10 @@ An ensemble may also carry gradient-boosted trees on the composition descriptor
 (:mod:`.trees`): the reported value is then ``(1 - w) · value + w · trees`` with the
 weight ``w`` chosen on val; the spread (and so the uncertainty) stays the networks'.
 The trees run on ONNX Runtime with either backend (numpy where it is missing).
+Trees may also read what other tasks' shipped ensembles predict for the formula
+(``tree_inputs``; log K reads the AFLOW bulk modulus, another calculation of the same
+property): those ensembles are loaded on first use and must be the very files the
+trees were fitted on (their SHA-256 is kept), or prediction stops with what to do.
 
 Formation-energy members may predict the energy above the hull of the training
 phases (``CompNetConfig.hull_offset``): the ensemble then carries that phase table
@@ -172,7 +176,8 @@ class CompositionEnsemble:
                  member_configs: Sequence[CompNetConfig] | None = None, point: str = "mean",
                  trees: TreeEnsemble | None = None, tree_weight: float = 0.0,
                  member_weights: Sequence[float] | None = None, hull: FormationHull | None = None,
-                 member_scaling: Sequence[Sequence[float]] | None = None):
+                 member_scaling: Sequence[Sequence[float]] | None = None,
+                 tree_inputs: Sequence[dict] | None = None):
         import torch
 
         self.task = task
@@ -217,6 +222,10 @@ class CompositionEnsemble:
         #: gradient-boosted trees blended into the value with weight ``tree_weight`` (0..1)
         self.trees = trees
         self.tree_weight = float(tree_weight) if trees is not None else 0.0
+        #: other tasks' shipped ensembles whose values the trees read after the descriptor:
+        #: ``{"task": ..., "sha256": ...}`` each, the hash that of the file they were fitted on
+        self.tree_inputs = [dict(ref) for ref in tree_inputs or ()] if trees is not None else []
+        self._input_models = None
         nets = []
         for state, cfg in zip(states, self.member_configs):
             net = CompNet(cfg)
@@ -225,6 +234,7 @@ class CompositionEnsemble:
         self.module = _stack_module(nets, [self.takes_amounts and not c.cell_size for c in self.member_configs])
         self.device = torch.device("cpu")
         self._onnx = None
+        self._hash: str | None = None
         self.source: Path | None = None
 
     @classmethod
@@ -257,6 +267,7 @@ class CompositionEnsemble:
             **({"member_weights": self.member_weights.tolist()} if self.member_weights is not None else {}),
             **({"member_scaling": self.member_scaling.tolist()} if self.member_scaling is not None else {}),
             **({"trees": self.trees.to_state(), "tree_weight": self.tree_weight} if self.trees is not None else {}),
+            **({"tree_inputs": self.tree_inputs} if self.tree_inputs else {}),
             **({"hull": self.hull.to_state()} if self.hull is not None else {}),
             "members": [
                 {k: v.detach().half() for k, v in m.state_dict().items()} for m in self.module.members
@@ -279,7 +290,7 @@ class CompositionEnsemble:
                     TreeEnsemble.from_state(ckpt["trees"]) if "trees" in ckpt else None,
                     ckpt.get("tree_weight", 0.0), ckpt.get("member_weights"),
                     FormationHull.from_state(ckpt["hull"]) if "hull" in ckpt else None,
-                    ckpt.get("member_scaling"))
+                    ckpt.get("member_scaling"), ckpt.get("tree_inputs"))
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -322,9 +333,44 @@ class CompositionEnsemble:
         b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * std
         pred = mixture_prediction(mus, b, self.calibration, self.point, self.member_weights)
         if self.trees is not None:
-            pred.trees = self.trees.predict(composition_descriptor(idx, frac), "onnx" if backend == "onnx" else "auto")
+            pred.trees = self.trees.predict(self.tree_features(idx, frac, backend), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)
         return pred
+
+    def tree_features(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch") -> np.ndarray:
+        """What the trees read (n, F): the composition descriptor, then the value each of
+        :attr:`tree_inputs` predicts (in that task's unit) for the compositions as this
+        ensemble encodes them (as written when it reads the cell size, else as fractions),
+        run on ``backend``."""
+        x = composition_descriptor(idx, frac)
+        if not self.tree_inputs or len(x) == 0:
+            return x
+        compositions = _compositions(idx, frac)
+        return np.column_stack([x] + [m.predict_arrays(*m.encode(compositions), backend).value
+                                      for m in self.input_models()])
+
+    def input_models(self) -> list["CompositionEnsemble"]:
+        """The shipped ensembles of :attr:`tree_inputs` (loaded on first use).
+
+        Raises :class:`~matfold_kernel.errors.MatfoldInputError` when one of them is not the
+        file the trees were fitted on: its values would mean something else to them.
+        """
+        if self._input_models is None:
+            from ..errors import MatfoldInputError
+            from .models import load_composition_model
+
+            models = []
+            for ref in self.tree_inputs:
+                model = load_composition_model(ref["task"], device=str(self.device))
+                if model.source_hash() != ref["sha256"]:
+                    raise MatfoldInputError(
+                        f"the trees of this {self.task} model read the predictions of the {ref['task']} model "
+                        f"they were fitted on (SHA-256 {ref['sha256']}...), but the shipped one is another "
+                        f"({model.source_hash()}...): refit them with `matfold blend-trees --task {self.task} "
+                        f"--tree-inputs {ref['task']}`, or reinstall matfold")
+                models.append(model)
+            self._input_models = models
+        return self._input_models
 
     def scaling(self) -> tuple[np.ndarray, np.ndarray]:
         """Each member's target mean and standard deviation, arrays (M,)."""
@@ -358,4 +404,6 @@ class CompositionEnsemble:
         """First 16 hex digits of the SHA-256 of the checkpoint file this ensemble came from."""
         import hashlib
 
-        return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
+        if self._hash is None:
+            self._hash = hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
+        return self._hash

@@ -393,8 +393,9 @@ TREE_WEIGHTS = tuple(round(0.05 * k, 2) for k in range(11))
 
 
 def fit_trees(task: str, train, seed: int = 1, threads: int = 1, max_trees: int = 20_000, patience: int = 200,
-              params: dict | None = None, log: Callable[[str], None] = print):
-    """Gradient-boosted trees for ``task`` on the composition descriptor of ``train``.
+              params: dict | None = None, log: Callable[[str], None] = print, features: np.ndarray | None = None):
+    """Gradient-boosted trees for ``task`` on the composition descriptor of ``train``
+    (or on ``features``, one row per training row, when given).
 
     Early stopping watches a random 10 % of *train* (val stays for the blend weight);
     returns a :class:`~.trees.TreeEnsemble` and the LightGBM booster.
@@ -405,7 +406,9 @@ def fit_trees(task: str, train, seed: int = 1, threads: int = 1, max_trees: int 
         raise MatfoldDependencyError("fitting trees needs LightGBM: pip install 'matfold[train]'") from None
     from .trees import TreeEnsemble, composition_descriptor
 
-    x = composition_descriptor(*encode_compositions(train.formula)).astype(np.float64)
+    if features is None:
+        features = composition_descriptor(*encode_compositions(train.formula))
+    x = np.asarray(features, np.float64)
     y = train.target.to_numpy(np.float64)
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(0.9 * len(x))
@@ -420,21 +423,34 @@ def fit_trees(task: str, train, seed: int = 1, threads: int = 1, max_trees: int 
 
 
 def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | Path | None = None,
-                seed: int = 1, threads: int = 1, log: Callable[[str], None] = print) -> dict:
+                seed: int = 1, threads: int = 1, log: Callable[[str], None] = print,
+                inputs: Sequence[str] = ()) -> dict:
     """Add trees to the ensemble ``model`` with the blend weight of lowest val MAE; recalibrate.
 
     The weight is chosen from :data:`TREE_WEIGHTS` for the point estimate the ensemble
-    reports; with weight 0 the ensemble is written without trees.
+    reports; with weight 0 the ensemble is written without trees. ``inputs``: tasks whose
+    shipped ensembles' predictions the trees read besides the descriptor (for every
+    training row too: those ensembles never saw this task's targets).
     """
     from .ensemble import CompositionEnsemble
+    from .models import load_composition_model
 
     ens = CompositionEnsemble.load(model)
     if ens.task != task:
         raise MatfoldInputError(f"{model} is a {ens.task} model, not {task}")
+    refs = []
+    for other in inputs:
+        require_task(other)
+        if other == task:
+            raise MatfoldInputError(f"the trees of {task} cannot read {task}'s own predictions: "
+                                    "name another task in --tree-inputs")
+        refs.append({"task": other, "sha256": load_composition_model(other).source_hash()})
     folder = Path(data_dir) / task
     train, val = load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv")
-    trees, _ = fit_trees(task, train, seed=seed, threads=threads, log=log)
-    ens.trees, ens.tree_weight = trees, 1.0
+    ens.trees, ens.tree_weight, ens.tree_inputs, ens._input_models = None, 1.0, refs, None
+    trees, _ = fit_trees(task, train, seed=seed, threads=threads, log=log,
+                         features=ens.tree_features(*ens.encode(train.formula)))
+    ens.trees = trees
     pred = ens.predict_arrays(*ens.encode(val.formula))
     truth = val.target.to_numpy(np.float64)
     nets = pred.median if ens.point == "median" else pred.mean
@@ -444,10 +460,12 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
     tree_mae = float(np.abs(pred.trees - truth).mean())
     if weight == 0.0:
         ens.trees = pred.trees = None
+        ens.tree_inputs = []
     ens.tree_weight = weight
     computed = {"point", "member_val_mae", "n_train", "n_val", "element_counts", "max_elements"}
     run = {k: v for k, v in ens.metrics.items() if not k.startswith("val_") and k not in computed}
     run["trees"] = {"weight": weight, "n_trees": len(trees), "seed": seed, "params": TREE_PARAMS,
+                    **({"inputs": [r["task"] for r in refs]} if refs else {}),
                     "val_mae_trees": tree_mae, "val_mae_networks": float(np.abs(nets - truth).mean())}
     # the networks' and trees' val outputs do not depend on the weight: calibrate on them
     checkpoint = _calibrate(ens, train, val, run, log, pred)
