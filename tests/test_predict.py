@@ -6,6 +6,7 @@ The models here are tiny ones trained by the tests on 400 real formulas
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import warnings
@@ -736,48 +737,63 @@ def test_blend_trees_forces_the_weight_and_refuses_a_wrong_task(tiny, tmp_path, 
     assert "no checkpoint" in capsys.readouterr().err
 
 
-def test_trees_can_read_another_tasks_shipped_model(tiny, tmp_path, monkeypatch):
+def test_trees_can_read_another_tasks_shipped_model(tiny, tmp_path, monkeypatch, capsys):
     pytest.importorskip("lightgbm")
     from matfold_kernel.errors import MatfoldInputError
     from matfold_kernel.properties import training
     from matfold_kernel.properties.models import composition_card, load_composition_model
-
-    path, _ = tiny
-    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))  # the ONNX exports go there
-    monkeypatch.setattr(training, "TREE_WEIGHTS", (1.0,))  # the value is the trees' alone
-    other = "aflow__ael_bulk_modulus_vrh"
-    ckpt = training.blend_trees("mp_bulk_modulus", DATA, path, tmp_path / "t.pt", log=lambda m: None, inputs=[other])
-    aflow = load_composition_model(other)
-    assert ckpt["tree_inputs"] == [{"task": other, "sha256": aflow.source_hash()}]
-    ens = CompositionEnsemble.load(tmp_path / "t.pt")
-    formulas = ["MgO", "TiC", "W", "Li2O"]
-    idx, frac = ens.encode(formulas)
-    x = ens.tree_features(idx, frac)
-    # the descriptor, then the shipped AFLOW model's value (GPa) for the compositions as this
-    # ensemble encodes them (fractions: the tiny networks do not read the cell size)
     from matfold_kernel.properties.trees import composition_descriptor
 
-    assert not ens.takes_amounts
-    np.testing.assert_array_equal(x[:, :-1], composition_descriptor(idx, frac))
-    fractions = [{"Mg": 0.5, "O": 0.5}, {"Ti": 0.5, "C": 0.5}, {"W": 1.0}, {"Li": 2 / 3, "O": 1 / 3}]
-    np.testing.assert_allclose(x[:, -1], aflow.predict_arrays(*aflow.encode(fractions)).value, rtol=1e-5)
-    p = ens.predict_arrays(idx, frac)
+    monkeypatch.setenv("MATFOLD_MODEL_DIR", str(tmp_path))  # the ONNX exports go there
+    monkeypatch.setattr(training, "TREE_WEIGHTS", (1.0,))  # the value is the trees' alone
+    torch.set_num_threads(1)
+    # networks that read the formula as written, as the shipped AFLOW model does
+    cfg = compnet.CompNetConfig(**{**TINY.to_dict(), "cell_size": True})
+    nets = tmp_path / "cell.pt"
+    train_task("mp_bulk_modulus", DATA, nets, plan=TrainingPlan(epochs=3, batch_size=64, config=cfg),
+               progress=False, log=lambda m: None)
+    other = "aflow__ael_bulk_modulus_vrh"
+    out = tmp_path / "t.pt"
+    assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(nets), "--data-dir", str(DATA),
+                 "--out", str(out), "--tree-inputs", other]) == 0
+    aflow = load_composition_model(other)
+    ens = CompositionEnsemble.load(out)
+    assert ens.tree_inputs == [{"task": other, "sha256": aflow.source_hash()}]
+    formulas = ["MgO", "Ti4C4", "W", "Li2O"]
+    idx, amounts = ens.encode(formulas)
+    x = ens.tree_features(idx, amounts)
+    # the descriptor, then the shipped AFLOW model's value (GPa) for the formulas as written
+    assert x.dtype == np.float32 and x.shape[1] == ens.trees.n_features
+    np.testing.assert_array_equal(x[:, :-1], composition_descriptor(idx, amounts))
+    np.testing.assert_allclose(x[:, -1], aflow.predict_arrays(*aflow.encode(formulas)).value, rtol=1e-6)
+    p = ens.predict_arrays(idx, amounts)
     np.testing.assert_allclose(p.value, ens.trees.predict(x), rtol=1e-9)
     # the trees use that column: other values there give other predictions
     shifted = x.copy()
     shifted[:, -1] = x[:, -1] * 3
     assert not np.allclose(ens.trees.predict(shifted), p.value)
-    onnx = ens.predict_arrays(idx, frac, backend="onnx")
+    with pytest.raises(ValueError, match=f"read {x.shape[1]} features per row"):
+        ens.trees.predict(x[:, :-1])
+    onnx = ens.predict_arrays(idx, amounts, backend="onnx")
     assert np.abs(onnx.value - p.value).max() <= 1e-3 * np.abs(p.value).max()
     card = composition_card(ens)
     assert f"and the {other} model's prediction" in card.notes and card.extra["trees"]["inputs"] == [other]
+    # a merge reads the networks only, without the trees or the models they read
+    merged = training.merge_runs("mp_bulk_modulus", DATA, [out, nets], tmp_path / "m.pt", log=lambda m: None)
+    assert "trees" not in merged and "tree_inputs" not in merged
     # trees fitted on another file of that model refuse to run, and say what to do
     ens.tree_inputs[0]["sha256"] = "0" * 16
     ens._input_models = None
-    with pytest.raises(MatfoldInputError, match=f"refit them with `matfold blend-trees --task mp_bulk_modulus "
-                                                f"--tree-inputs {other}`"):
-        ens.predict_arrays(idx, frac)
+    with pytest.raises(MatfoldInputError, match=re.escape(f"refit them with `matfold blend-trees --task "
+                                                          f"mp_bulk_modulus --tree-inputs {other}` --model {out}")):
+        ens.predict_arrays(idx, amounts)
+    assert ens.predict_arrays(idx, amounts, trees=False).trees is None
+    # what blend-trees refuses: its own task, a model that keeps only fractions, an unknown task
     with pytest.raises(MatfoldInputError, match="cannot read mp_bulk_modulus's own predictions"):
-        training.blend_trees("mp_bulk_modulus", DATA, path, None, log=lambda m: None, inputs=["mp_bulk_modulus"])
-    assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(path), "--data-dir", str(DATA),
+        training.blend_trees("mp_bulk_modulus", DATA, nets, None, log=lambda m: None, inputs=["mp_bulk_modulus"])
+    with pytest.raises(MatfoldInputError, match="this mp_bulk_modulus ensemble keeps only fractions"):
+        training.blend_trees("mp_bulk_modulus", DATA, tiny[0], None, log=lambda m: None, inputs=[other])
+    capsys.readouterr()
+    assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(nets), "--data-dir", str(DATA),
                  "--out", str(tmp_path / "u.pt"), "--tree-inputs", "nope"]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err

@@ -300,6 +300,7 @@ class CompositionEnsemble:
 
         self.device = torch.device(device)
         self.module.to(self.device)
+        self._input_models = None  # the models the trees read follow on their next use
         return self
 
     # -- inference ---------------------------------------------------------
@@ -323,8 +324,12 @@ class CompositionEnsemble:
                 outs.append(o.float().cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, len(self.module.members), 2), np.float32)
 
-    def predict_arrays(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch") -> EnsemblePrediction:
-        """Value, mean, median and std in the target unit for encoded compositions."""
+    def predict_arrays(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch",
+                       trees: bool = True) -> EnsemblePrediction:
+        """Value, mean, median and std in the target unit for encoded compositions.
+
+        ``trees=False``: the networks' mixture alone (what a merge reads), without running
+        the trees or the models they read."""
         raw = self.raw_outputs(idx, frac, backend).astype(np.float64)
         mean, std = self.scaling()
         mus = raw[:, :, 0] * std + mean
@@ -332,7 +337,7 @@ class CompositionEnsemble:
             mus[:, self.hull_offset] += self.hull.energy(_compositions(idx, frac))[:, None]
         b = np.exp(np.clip(raw[:, :, 1], -7, 5)) * std
         pred = mixture_prediction(mus, b, self.calibration, self.point, self.member_weights)
-        if self.trees is not None:
+        if self.trees is not None and trees:
             pred.trees = self.trees.predict(self.tree_features(idx, frac, backend), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)
         return pred
@@ -346,8 +351,9 @@ class CompositionEnsemble:
         if not self.tree_inputs or len(x) == 0:
             return x
         compositions = _compositions(idx, frac)
+        # float32 like the descriptor: the trees' thresholds decide float32 inputs exactly
         return np.column_stack([x] + [m.predict_arrays(*m.encode(compositions), backend).value
-                                      for m in self.input_models()])
+                                      for m in self.input_models()]).astype(np.float32)
 
     def input_models(self) -> list["CompositionEnsemble"]:
         """The shipped ensembles of :attr:`tree_inputs` (loaded on first use).
@@ -356,18 +362,24 @@ class CompositionEnsemble:
         file the trees were fitted on: its values would mean something else to them.
         """
         if self._input_models is None:
-            from ..errors import MatfoldInputError
+            from ..errors import MatfoldDependencyError, MatfoldInputError
             from .models import load_composition_model
 
             models = []
+            refit = (f"refit them with `matfold blend-trees --task {self.task} --tree-inputs "
+                     f"{','.join(r['task'] for r in self.tree_inputs)}`"
+                     + (f" --model {self.source}" if self.source is not None else "") + ", or reinstall matfold")
             for ref in self.tree_inputs:
-                model = load_composition_model(ref["task"], device=str(self.device))
+                try:
+                    model = load_composition_model(ref["task"], device=str(self.device))
+                except MatfoldDependencyError as exc:
+                    raise MatfoldDependencyError(f"the trees of this {self.task} model read the {ref['task']} "
+                                                 f"model's predictions: {exc}") from exc
                 if model.source_hash() != ref["sha256"]:
                     raise MatfoldInputError(
                         f"the trees of this {self.task} model read the predictions of the {ref['task']} model "
                         f"they were fitted on (SHA-256 {ref['sha256']}...), but the shipped one is another "
-                        f"({model.source_hash()}...): refit them with `matfold blend-trees --task {self.task} "
-                        f"--tree-inputs {ref['task']}`, or reinstall matfold")
+                        f"({model.source_hash()}...): {refit}")
                 models.append(model)
             self._input_models = models
         return self._input_models

@@ -444,7 +444,15 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
         if other == task:
             raise MatfoldInputError(f"the trees of {task} cannot read {task}'s own predictions: "
                                     "name another task in --tree-inputs")
-        refs.append({"task": other, "sha256": load_composition_model(other).source_hash()})
+        source = load_composition_model(other)
+        if source.tree_inputs:
+            raise MatfoldInputError(f"the {other} model's own trees read other models "
+                                    f"({', '.join(r['task'] for r in source.tree_inputs)}): name a model without")
+        if source.takes_amounts and not ens.takes_amounts:
+            raise MatfoldInputError(f"the {other} model reads the number of atoms of the formula as written, but "
+                                    f"this {task} ensemble keeps only fractions: blend into an ensemble with "
+                                    "cell-size members (`matfold train --cell-size`)")
+        refs.append({"task": other, "sha256": source.source_hash()})
     folder = Path(data_dir) / task
     train, val = load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv")
     ens.trees, ens.tree_weight, ens.tree_inputs, ens._input_models = None, 1.0, refs, None
@@ -638,7 +646,7 @@ def part_outputs(parts: Sequence[RunPart], formulas) -> list[RunOutputs]:
         if id(ens) not in preds:
             if ens.takes_amounts not in encoded:
                 encoded[ens.takes_amounts] = ens.encode(formulas)
-            preds[id(ens)] = ens.predict_arrays(*encoded[ens.takes_amounts])
+            preds[id(ens)] = ens.predict_arrays(*encoded[ens.takes_amounts], trees=False)
         pred = preds[id(ens)]
         outs.append(RunOutputs(pred.members[:, p.members], pred.scales[:, p.members], p.member_weights()))
     return outs

@@ -66,6 +66,8 @@ class TreeEnsemble:
     right: np.ndarray
     roots: np.ndarray
     depth: int
+    #: the number of columns the trees were fitted on (None: not recorded, before 2026-12-05)
+    n_features: int | None = None
     _session: object = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -100,7 +102,7 @@ class TreeEnsemble:
             roots.append(len(feature))
             walk(tree["tree_structure"], 0)
         return cls(np.asarray(feature, np.int16), np.asarray(threshold, np.float32),
-                   np.asarray(right, np.int32), np.asarray(roots, np.int32), depth)
+                   np.asarray(right, np.int32), np.asarray(roots, np.int32), depth, int(booster.num_feature()))
 
     def __len__(self) -> int:
         return len(self.roots)
@@ -115,6 +117,8 @@ class TreeEnsemble:
         if backend not in ("auto", "onnx", "numpy"):
             raise ValueError(f"unknown tree backend {backend!r}: use 'auto', 'onnx' or 'numpy'")
         x = np.ascontiguousarray(x, np.float32)
+        if self.n_features is not None and (x.ndim != 2 or x.shape[1] != self.n_features):
+            raise ValueError(f"these trees read {self.n_features} features per row, not {x.shape[1:]}")
         if backend == "numpy" or len(x) == 0 or (backend == "auto" and len(x) < SMALL_BATCH):
             return self._walk(x)
         session = self.onnx_session(x.shape[1], required=backend == "onnx")
@@ -198,13 +202,13 @@ class TreeEnsemble:
 
         return {"feature": torch.from_numpy(self.feature.copy()), "threshold": torch.from_numpy(self.threshold.copy()),
                 "right": torch.from_numpy(self.right.copy()), "roots": torch.from_numpy(self.roots.copy()),
-                "depth": int(self.depth)}
+                "depth": int(self.depth), **({"n_features": int(self.n_features)} if self.n_features else {})}
 
     @classmethod
     def from_state(cls, state: dict) -> "TreeEnsemble":
         return cls(state["feature"].numpy().astype(np.int16), state["threshold"].numpy().astype(np.float32),
                    state["right"].numpy().astype(np.int32), state["roots"].numpy().astype(np.int32),
-                   int(state["depth"]))
+                   int(state["depth"]), state.get("n_features"))
 
 
 # -- protobuf wire format, for the long node lists of :meth:`TreeEnsemble.to_onnx` -----
