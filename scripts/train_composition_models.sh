@@ -19,6 +19,9 @@
 #   STEPS=round10 JOBS=2 scripts/train_composition_models.sh  # only the session-13 mp_e_form
 #                     # runs that learn the energy above the hull, and their weighted merge onto
 #                     # the ensemble committed in 680d893, then the trees
+#   STEPS=round11 JOBS=2 scripts/train_composition_models.sh  # only the session-14 log K and
+#                     # mp_e_form runs and their weighted merges onto the ensembles committed in
+#                     # b4ec540, then the trees (log K's now read the AFLOW bulk-modulus model)
 #   STEPS=trees scripts/train_composition_models.sh   # only the trees, blended into the
 #                     # shipped ensembles (the networks are read, not retrained)
 #
@@ -100,8 +103,8 @@ merge_onto() {  # merge_onto DIR COMMIT STEP TASK RUN...: merge RUNs into TASK's
 }
 
 STEPS=${STEPS:-all}
-case $STEPS in all|round3|round5|round6|round7|round8|round9|round10|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8, round9, round10 or trees, not $STEPS" >&2; exit 2 ;; esac
-if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
+case $STEPS in all|round3|round5|round6|round7|round8|round9|round10|round11|trees) ;; *) echo "STEPS is all, round3, round5, round6, round7, round8, round9, round10, round11 or trees, not $STEPS" >&2; exit 2 ;; esac
+if [[ $STEPS != trees && $STEPS != round6 && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 && $STEPS != round11 ]]; then
 if [[ $STEPS == all ]]; then
 # -- first release: one seed per task, a second for four of them --------------------------
 TWO_SEEDS=" mp_shear_modulus mp_bulk_modulus matbench_log_gvrh aflow__ael_debye_temperature "
@@ -286,9 +289,9 @@ merge5 mp_e_hull       "$R5"/e_hull_s*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge5 "$task" "$R5"/mb_s*/"$task".pt
 done
-fi  # STEPS != trees, round6, round7, round8, round9, round10
+fi  # STEPS != trees, round6, round7, round8, round9, round10, round11
 
-if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
+if [[ $STEPS != trees && $STEPS != round7 && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 && $STEPS != round11 ]]; then
 # -- sixth round (session 9): transfer where no run had used it. aflow__Egap started from the
 # first-release e_form network, as the elastic tasks were from round 1 on: single runs
 # 0.320-0.350 eV against 0.372-0.417 for every Egap run before. matbench_mp_gap also started
@@ -316,9 +319,9 @@ merge6 aflow__Egap        "$R6"/Egap_s*.pt
 merge6 matbench_mp_gap    "$R6"/mp_gap_s*.pt
 merge6 matbench_mp_e_form "$R6"/e_form_s*.pt
 merge6 mp_e_hull          "$R6"/e_hull_s*.pt
-fi  # STEPS != trees, round7, round8, round9, round10
+fi  # STEPS != trees, round7, round8, round9, round10, round11
 
-if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 ]]; then
+if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 && $STEPS != round11 ]]; then
 # -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
 # its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
 # (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
@@ -352,9 +355,9 @@ merge7 mp_e_hull          "$R7"/e_hull_*.pt
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge7 "$task" "$R7"/mb_*/"$task".pt
 done
-fi  # STEPS != trees, round8, round9, round10
+fi  # STEPS != trees, round8, round9, round10, round11
 
-if [[ $STEPS != trees && $STEPS != round9 && $STEPS != round10 ]]; then
+if [[ $STEPS != trees && $STEPS != round9 && $STEPS != round10 && $STEPS != round11 ]]; then
 # -- eighth round (session 11): more mp_e_hull runs, now of every kind (dropout 0-0.3,
 # 80-150 epochs, some started from the first-release mp_gap network): more seeds of one
 # recipe no longer help, as the dropout-0.3 runs err alike, while the old dropout-0 runs
@@ -390,9 +393,9 @@ K6=$RUNS/round6/matbench_log_kvrh.pt
 merge8() { MERGE=--weighted merge_onto round7 435354b round8 "$@"; }  # the round-7 ensemble and the round-8 runs
 merge8 mp_e_hull          "$R8"/e_hull_*.pt
 merge8 matbench_log_kvrh  "$K6" "$R8"/mb_*/matbench_log_kvrh.pt
-fi  # STEPS != trees, round9, round10
+fi  # STEPS != trees, round9, round10, round11
 
-if [[ $STEPS != trees && $STEPS != round10 ]]; then
+if [[ $STEPS != trees && $STEPS != round10 && $STEPS != round11 ]]; then
 # -- ninth round (session 12): log K, the task nearest CrabNet's figure of the two still above
 # it. Runs of kinds the round-8 ensemble has too few of: started from the other 60-epoch
 # e_form networks (s40, s43, and the width-256 s42 at width 256), dropout 0.1-0.3, L1, 200
@@ -425,7 +428,7 @@ merge9() { MERGE=--weighted merge_onto round8 f9a5e09 round9 "$@"; }  # the roun
 for task in matbench_log_kvrh matbench_log_gvrh; do
     merge9 "$task" "$R9"/mb_*/"$task".pt
 done
-fi  # STEPS != trees, round10
+fi  # STEPS != trees, round10, round11
 
 if [[ $STEPS == all || $STEPS == round10 ]]; then
 # -- tenth round (session 13): mp_e_form networks that learn the formation energy above the
@@ -443,10 +446,43 @@ merge10() { MERGE=--weighted merge_onto round9 680d893 round10 "$@"; }  # the sh
 merge10 matbench_mp_e_form "$R10"/e_form_hull_*.pt
 fi  # STEPS == all, round10
 
+if [[ $STEPS == all || $STEPS == round11 ]]; then
+# -- eleventh round (session 14): more joint log K/G runs of the best recipe (dropout 0.1 from
+# the 60-epoch e_form network s40), one started from the hull-offset e_form run s43 and one
+# from the AFLOW bulk-modulus ensemble shipped in b4ec540; two more mp_e_form hull runs. Then
+# weighted merges over the shipped ensembles' runs and these.
+eform_round7_runs  # the e_form runs these start from (STEPS=round11 alone: trained here)
+stage
+R11=$RUNS/r11
+AFLOW_BULK=$RUNS/aflow_bulk_b4ec540.pt
+[[ -e $AFLOW_BULK ]] || { git show b4ec540:matfold_kernel/properties/trained/aflow__ael_bulk_modulus_vrh.pt > "$AFLOW_BULK"; }
+for seed in 88 89; do
+    run r11/mb_d01_e40_s$seed "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$R7/e_form_s40.pt" --seed 202611$seed
+done
+run r11/mb_d01_aflowK_s92 "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$AFLOW_BULK" --seed 20261192
+for seed in 46 47; do
+    run r11/e_form_hull_s$seed matbench_mp_e_form --epochs 60 --loss laplace --cell-size --hull-offset --seed 202611$seed
+done
+stage
+# the hull-offset e_form run s43 of round 10 (STEPS=round11 alone: trained here)
+run r10/e_form_hull_s43 matbench_mp_e_form --epochs 60 --loss laplace --cell-size --hull-offset --seed 20261143
+stage
+run r11/mb_d01_eh43_s93 "$MB" --epochs 300 --loss laplace --dropout 0.1 --cell-size --init-from "$RUNS/r10/e_form_hull_s43.pt" --seed 20261193
+stage
+shopt -s nullglob
+merge11() { MERGE=--weighted merge_onto round10 b4ec540 round11 "$@"; }  # the shipped ensembles and the round-11 runs
+merge11 matbench_log_kvrh  "$R11"/mb_*/matbench_log_kvrh.pt
+merge11 matbench_mp_e_form "$R11"/e_form_hull_*.pt
+fi  # STEPS == all, round11
+
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
 # blended into the shipped ensemble with the weight of lowest val MAE (`matfold blend-trees`).
 # Kept where the blend lowers val MAE by 1 % or more or crosses CrabNet's figure (DESIGN.md says
 # why the others are not); blending again refits the same trees.
-for task in mp_bulk_modulus mp_shear_modulus matbench_log_kvrh; do
+for task in mp_bulk_modulus mp_shear_modulus; do
     $MATFOLD blend-trees --task "$task" --data-dir "$DATA" --threads "$THREADS"
 done
+# (session 14) log K's trees also read the shipped AFLOW bulk-modulus model's prediction, so
+# they are refitted whenever that file changes (the log K file names it by its SHA-256)
+$MATFOLD blend-trees --task matbench_log_kvrh --data-dir "$DATA" --threads "$THREADS" \
+    --tree-inputs aflow__ael_bulk_modulus_vrh

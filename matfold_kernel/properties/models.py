@@ -19,7 +19,7 @@ __all__ = ["shipped_model_path", "load_composition_model", "composition_card", "
 
 _TRAINED = Path(__file__).with_name("trained")
 #: Version of the shipped composition models (bumped when they are retrained).
-MODEL_VERSION = "2026.12.07"
+MODEL_VERSION = "2026.12.08"
 
 
 def shipped_model_path(task: str) -> Path:
