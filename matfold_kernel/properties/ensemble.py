@@ -224,8 +224,7 @@ class CompositionEnsemble:
         self.tree_weight = float(tree_weight) if trees is not None else 0.0
         #: other tasks' shipped ensembles whose values the trees read after the descriptor:
         #: ``{"task": ..., "sha256": ...}`` each, the hash that of the file they were fitted on
-        self.tree_inputs = [dict(ref) for ref in tree_inputs or ()] if trees is not None else []
-        self._input_models = None
+        self.tree_inputs = tree_inputs if trees is not None else None
         nets = []
         for state, cfg in zip(states, self.member_configs):
             net = CompNet(cfg)
@@ -300,7 +299,7 @@ class CompositionEnsemble:
 
         self.device = torch.device(device)
         self.module.to(self.device)
-        self._input_models = None  # the models the trees read follow on their next use
+        self.tree_inputs = self.tree_inputs  # the models the trees read follow on their next use
         return self
 
     # -- inference ---------------------------------------------------------
@@ -341,6 +340,17 @@ class CompositionEnsemble:
             pred.trees = self.trees.predict(self.tree_features(idx, frac, backend), "onnx" if backend == "onnx" else "auto")
             pred.value = self.blend(pred.value, pred)
         return pred
+
+    @property
+    def tree_inputs(self) -> list[dict]:
+        """Other tasks' shipped ensembles whose values the trees read after the descriptor:
+        ``{"task": ..., "sha256": ...}`` each, the hash that of the file they were fitted on."""
+        return self._tree_inputs
+
+    @tree_inputs.setter
+    def tree_inputs(self, refs: Sequence[dict] | None) -> None:
+        self._tree_inputs = [dict(ref) for ref in refs or ()]
+        self._input_models = None  # loaded (and checked) again on first use
 
     def tree_features(self, idx: np.ndarray, frac: np.ndarray, backend: str = "torch") -> np.ndarray:
         """What the trees read (n, F): the composition descriptor, then the value each of

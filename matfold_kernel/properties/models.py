@@ -125,14 +125,15 @@ def composition_card(model) -> ModelCard:
                "they know what the training set knows of a chemical system." if getattr(model, "hull", None)
                is not None else "")
             + (f" Blended with gradient-boosted trees on elemental-property statistics"
-               + "".join(f" and the {t} model's prediction" for t in trees.get("inputs", ()))
+               + "".join(f" and the {r['task']} model's prediction" for r in model.tree_inputs)
                + f" (weight "
                f"{model.tree_weight:g}; the trees alone: val MAE {trees['val_mae_trees']:.4g}, the networks "
                f"alone {trees['val_mae_networks']:.4g}); the uncertainty is the networks' spread." if trees else "")
         ),
         extra={"task": task.name, "epochs": m.get("epochs"), "seed": m.get("seed"),
                "point": getattr(model, "point", "mean"),
-               **({"trees": {k: trees[k] for k in ("weight", "n_trees", "seed", "inputs") if k in trees}}
+               **({"trees": {**{k: trees[k] for k in ("weight", "n_trees", "seed")},
+                            **({"inputs": [r["task"] for r in model.tree_inputs]} if model.tree_inputs else {})}}
                   if trees else {}),
                "runs": [_run_card(r) for r in m.get("merged_from", [m])]},
     )

@@ -455,7 +455,7 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
         refs.append({"task": other, "sha256": source.source_hash()})
     folder = Path(data_dir) / task
     train, val = load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv")
-    ens.trees, ens.tree_weight, ens.tree_inputs, ens._input_models = None, 1.0, refs, None
+    ens.trees, ens.tree_weight, ens.tree_inputs = None, 1.0, refs
     trees, _ = fit_trees(task, train, seed=seed, threads=threads, log=log,
                          features=ens.tree_features(*ens.encode(train.formula)))
     ens.trees = trees
