@@ -108,6 +108,7 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
     command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
     process = subprocess.Popen(command, env=env, cwd=data_dir, **supervision.popen_kwargs())
     code = 0
+    supervision.stop_on_sigterm()  # `kill PID`, systemd: the same clean stop as Ctrl-C
     try:
         code = process.wait()
     except KeyboardInterrupt:

@@ -447,6 +447,14 @@ class HubSupervision:
         """Extra ``subprocess.Popen`` arguments for JupyterHub: it gets SIGTERM if we die."""
         return {"preexec_fn": _pdeathsig_setter()} if sys.platform.startswith("linux") else {}
 
+    @staticmethod
+    def stop_on_sigterm() -> None:
+        """Make SIGTERM stop the launcher as Ctrl-C does (Python's default dies without cleanup)."""
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+
     def watch_postgres(self, server) -> None:
         self.supervisor = PostgresSupervisor(server)
         self.supervisor.start()
