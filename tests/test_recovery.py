@@ -24,10 +24,13 @@ import psutil
 import pytest
 import requests
 
+from traitlets.config.loader import PyFileConfigLoader
+
 from matfold_hub.control import HubProcess
+from matfold_hub.launcher import config_file
 from matfold_hub.supervise import MARKER, marked_processes
 
-pytestmark = pytest.mark.hub
+hub_test = pytest.mark.hub
 
 
 def _in_folder(data_dir: Path) -> list[psutil.Process]:
@@ -133,6 +136,7 @@ def _wait_gone(data_dir: Path, instances, limit: float) -> tuple[float, list[str
     return time.monotonic() - started, _describe(_left(data_dir, instances))
 
 
+@hub_test
 def test_postgres_killed_comes_back_by_itself(hubs):
     hub = hubs()
     headers = _user(hub)
@@ -169,6 +173,7 @@ def test_postgres_killed_comes_back_by_itself(hubs):
     assert left == [], left
 
 
+@hub_test
 @pytest.mark.parametrize("how", ["launcher", "process group"])
 def test_launcher_killed_leaves_no_orphan_and_restart_keeps_data(hubs, how):
     hub = hubs()
@@ -197,6 +202,7 @@ def test_launcher_killed_leaves_no_orphan_and_restart_keeps_data(hubs, how):
     assert hub.stop() == 0
 
 
+@hub_test
 def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs):
     hub = hubs()
     _user(hub, spawn=True)
@@ -218,6 +224,7 @@ def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs):
     assert hub.stop() == 0
 
 
+@hub_test
 def test_second_hub_on_a_live_folder_is_refused(hubs):
     hub = hubs()
     second = subprocess.run(
@@ -232,6 +239,7 @@ def test_second_hub_on_a_live_folder_is_refused(hubs):
     assert hub.stop() == 0
 
 
+@hub_test
 def test_dead_pids_in_handle_list_are_pruned_so_a_clean_stop_stops_postgres(hubs):
     hub = hubs()
     assert hub.stop() == 0
@@ -248,3 +256,21 @@ def test_dead_pids_in_handle_list_are_pruned_so_a_clean_stop_stops_postgres(hubs
     gone, left = _wait_gone(hubs.data_dir, hubs.instances, 10)
     assert left == [], f"a clean stop left these running: {left}"
     assert not (hubs.data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_hub_config_gives_the_marker_to_every_service_and_user_server(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATFOLD_HUB_DIR", str(tmp_path / "hub"))
+    monkeypatch.setenv(MARKER, "run-1234")
+    c = PyFileConfigLoader(config_file().name, path=str(config_file().parent)).load_config()
+    assert c.Spawner.environment[MARKER] == "run-1234"
+    assert c.Spawner.environment["MATFOLD_SERVICE_URL"]  # what was there is kept
+    managed = [s for s in c.JupyterHub.services if s.get("command")]
+    assert {s["name"] for s in managed} >= {"matfold", "idle-culler"}
+    for service in managed:
+        assert service["environment"][MARKER] == "run-1234", service["name"]
+    assert c.JupyterHub.services[0]["environment"]["MATFOLD_SERVICE_PORT"]
+
+    monkeypatch.delenv(MARKER)  # plain `jupyterhub -f`: nothing added
+    c = PyFileConfigLoader(config_file().name, path=str(config_file().parent)).load_config()
+    assert MARKER not in c.Spawner.environment
+    assert all(MARKER not in (s.get("environment") or {}) for s in c.JupyterHub.services)

@@ -17,7 +17,6 @@ from pathlib import Path
 from matfold_kernel.errors import MatfoldDependencyError, MatfoldInputError
 
 from .settings import default_data_dir
-from .supervise import HubSupervision
 
 __all__ = ["run_hub", "config_file", "free_port", "hub_password"]
 
@@ -78,6 +77,7 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
     data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     from .proxy import find_proxy
+    from .supervise import HubSupervision  # psutil: a hub dependency, not one of `matfold lab`
 
     find_proxy()  # fail before starting anything
     supervision = HubSupervision(data_dir)
