@@ -203,7 +203,8 @@ def test_launcher_killed_leaves_no_orphan_and_restart_keeps_data(hubs, how):
 
 
 @hub_test
-def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs):
+@pytest.mark.parametrize("record", ["launcher.json", "none (a hub from before the marker)"])
+def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs, record):
     hub = hubs()
     _user(hub, spawn=True)
     old = _instance(hubs.data_dir)
@@ -214,7 +215,10 @@ def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs):
     hub.process.wait()
     time.sleep(1)
     orphans = marked_processes(old)
-    assert orphans, "nothing was left to take over: the test would prove nothing"
+    kinds = " ".join(" ".join(p.cmdline()) for p in orphans)
+    assert "matfold_services" in kinds and "jupyterhub.singleuser" in kinds and "postgres" in kinds, kinds
+    if record != "launcher.json":
+        (hubs.data_dir / "launcher.json").unlink()  # the new hub cannot know the old marker
 
     hub = hubs()  # would crash-loop or run beside the orphans without the take-over
     assert marked_processes(old) == [], _describe(marked_processes(old))

@@ -280,6 +280,26 @@ def _pid_file_process(path: Path, data_dir: Path, instance: str | None) -> psuti
     return None
 
 
+def _hub_spawned_in(data_dir: Path) -> list[psutil.Process]:
+    """Services and user servers a JupyterHub started in `data_dir` (hubs from before the marker).
+
+    JupyterHub runs services in its own working folder (the launcher's `data_dir`) and
+    the local spawner's user servers in ``<data_dir>/users/<name>``; both carry
+    ``JUPYTERHUB_API_TOKEN``. A shell that merely sits in the folder does not.
+    """
+    target = str(data_dir.resolve())
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            cwd = proc.cwd()
+            if (cwd == target or cwd.startswith(target + os.sep)) and "JUPYTERHUB_API_TOKEN" in proc.environ() \
+                    and _alive(proc):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
 def take_over(data_dir) -> list[int]:
     """Make `data_dir` ready for a new launcher; returns the pids of leftovers it stopped.
 
@@ -301,6 +321,7 @@ def take_over(data_dir) -> list[int]:
         proc = _pid_file_process(data_dir / name, data_dir, instance)
         if proc is not None and proc.pid not in mine:
             leftovers[proc.pid] = proc
+    leftovers.update({p.pid: p for p in _hub_spawned_in(data_dir) if p.pid not in mine})
     pgdata = data_dir / "postgres"
     postmaster = _postmaster(pgdata)
     stopped = []
