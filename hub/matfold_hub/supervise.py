@@ -513,7 +513,10 @@ def watchdog_main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--launcher", type=int, default=0, help="pid of the launcher (never stopped)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the launcher's business
+    # A terminal's Ctrl-C or systemd's SIGTERM to every process is the launcher's to
+    # handle; the watchdog ends when the launcher does (EOF), after its sweep.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         while sys.stdin.buffer.read(65536):
             pass
