@@ -118,6 +118,9 @@ def run() -> dict:
                 except OSError:
                     pass
         shutil.rmtree(root, ignore_errors=True)
+        if root.exists():  # a process that was stopping wrote into it meanwhile
+            time.sleep(1)
+            shutil.rmtree(root, ignore_errors=True)
     return result
 
 
