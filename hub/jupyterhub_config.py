@@ -23,6 +23,7 @@ from matfold_hub.profiles import (
 )
 from matfold_hub.proxy import find_proxy
 from matfold_hub.settings import MatfoldHub
+from matfold_hub.supervise import mark_children
 from matfold_hub.user_env import make_pre_spawn_hook
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
@@ -166,6 +167,8 @@ if matfold.classrooms_file:
     c.JupyterHub.load_groups = classroom_groups(rooms)
     roles.extend(classroom_roles(rooms))
 c.JupyterHub.load_roles = roles
+
+mark_children(c)  # every service and user server carries this run's id: none outlives the launcher
 
 if os.environ.get("MATFOLD_HUB_DEBUG"):
     c.JupyterHub.log_level = "DEBUG"

@@ -77,8 +77,12 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
     data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     from .proxy import find_proxy
+    from .supervise import HubSupervision  # psutil: a hub dependency, not one of `matfold lab`
 
     find_proxy()  # fail before starting anything
+    supervision = HubSupervision(data_dir)
+    supervision.take_over()  # refuse if a live hub owns data_dir; stop a dead one's leftovers
+    supervision.start_watchdog()  # whatever ends this process, the watchdog stops its children
     env = dict(os.environ)
     env["MATFOLD_HUB_DIR"] = str(data_dir)
     env["MATFOLD_HUB_PORT"] = str(port)
@@ -94,6 +98,7 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
         from matfold_services.db import start_embedded
 
         database, env["DATABASE_URL"] = start_embedded(data_dir)
+        supervision.watch_postgres(database)  # restart it if it dies
         print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
     print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)
     if authenticator == "shared-password":
@@ -101,8 +106,9 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
         print(f"matfold: log in with any user name and the password {shown}", flush=True)
     print("matfold: press Ctrl-C to stop the hub, user servers and database", flush=True)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
-    process = subprocess.Popen(command, env=env, cwd=data_dir)
+    process = subprocess.Popen(command, env=env, cwd=data_dir, **supervision.popen_kwargs())
     code = 0
+    supervision.stop_on_sigterm()  # `kill PID`, systemd: the same clean stop as Ctrl-C
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -118,7 +124,9 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
         if process.poll() is None:
             process.terminate()
             process.wait()
+        supervision.stop_watching()
         if database is not None:
             database.cleanup()
+        supervision.close()
     print("matfold: hub stopped", flush=True)
     return code
