@@ -90,10 +90,21 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
 
 
-def start_embedded(data_dir=None):
+def start_embedded(data_dir=None, *, require_password: bool = False, group: str | None = None):
     """Start (or join) the embedded Postgres with pgvector in ``<data_dir>/postgres``.
 
     It stops when the last process using it exits. Returns ``(server, url)``.
+
+    Parameters
+    ----------
+    require_password : bool
+        Give the ``postgres`` role a generated password (kept ``0600`` in
+        ``<data_dir>/postgres.password``) and switch ``pg_hba.conf`` from pgserver's
+        ``trust`` to ``scram-sha-256``, so reaching the socket is not enough to connect.
+        The returned URL carries the password. Used by ``matfold hub``.
+    group : str, optional
+        As root: the group allowed to reach the socket inside the data folder
+        (the folder becomes ``0710``, group `group`; files stay ``0600``).
 
     Raises
     ------
@@ -111,4 +122,52 @@ def start_embedded(data_dir=None):
     base = Path(data_dir or default_data_dir())
     base.mkdir(parents=True, exist_ok=True)  # pgserver wants the parent of its data folder to exist
     server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
-    return server, server.get_uri()
+    url = server.get_uri()
+    if require_password:
+        url = _require_password(server, base / "postgres.password")
+    if group:
+        import grp
+
+        os.chown(server.pgdata, -1, grp.getgrnam(group).gr_gid)
+        server.pgdata.chmod(0o710)  # Postgres accepts 0700/0750/0710 for its data folder
+    return server, url
+
+
+_SCRAM_HBA = ("# written by matfold: every connection needs the password (postgres.password)\n"
+              "local all all scram-sha-256\n"
+              "host all all 127.0.0.1/32 scram-sha-256\n"
+              "host all all ::1/128 scram-sha-256\n")
+
+
+def _require_password(server, password_file: Path) -> str:
+    """Password on the ``postgres`` role and scram in pg_hba.conf; returns the URL with it."""
+    import secrets
+    from urllib.parse import quote
+
+    import psycopg
+    from psycopg import sql
+
+    from matfold_kernel.errors import MatfoldError
+
+    plain = server.get_uri()
+    hba = Path(server.pgdata) / "pg_hba.conf"
+    if password_file.is_file():
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(24)
+        try:
+            with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+        except psycopg.OperationalError as exc:
+            raise MatfoldError(
+                f"the embedded Postgres in {server.pgdata} asks for a password but {password_file} is "
+                f"missing ({str(exc).strip().splitlines()[0]}); restore that file or remove the folder") from None
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+    url = plain.replace("postgres:@", f"postgres:{quote(password, safe='')}@", 1)
+    if hba.read_text() != _SCRAM_HBA:
+        hba.write_text(_SCRAM_HBA)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+    return url

@@ -1,0 +1,234 @@
+"""The default local hub keeps users apart: own accounts, own Unix users, secrets only in the service.
+
+A real ``matfold hub`` (as root, as on the CI machine): two users with running servers
+and kernels try to read each other's files, the service's and the hub's environment,
+the hub's secrets and the database; the login form, sign-up approval, unsafe names and
+how fast a revoked share stops working. Unix accounts get a prefix unique to the run and
+are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from matfold_hub.accounts import check_username, delete_account, system_username
+from matfold_hub.control import HubProcess
+from matfold_kernel.errors import MatfoldInputError
+from .test_hub import _execute
+
+pytestmark = [pytest.mark.hub,
+              pytest.mark.skipif(os.geteuid() != 0, reason="a multi-user hub makes Unix accounts: needs root")]
+
+STRIPE_SECRET = "sk_test_" + secrets.token_hex(8)
+
+PROBE = r"""
+import json, os, pwd, stat
+result = {"me": pwd.getpwuid(os.getuid()).pw_name, "uid": os.getuid()}
+def attempt(name, action):
+    try:
+        action()
+        result[name] = "allowed"
+    except PermissionError:
+        result[name] = "PermissionError"
+    except Exception as exc:
+        result[name] = type(exc).__name__
+attempt("other_home_list", lambda: os.listdir(OTHER_HOME))
+attempt("other_home_file", lambda: open(os.path.join(OTHER_HOME, "private.txt")).read())
+attempt("service_environ", lambda: open(f"/proc/{SERVICE_PID}/environ", "rb").read())
+attempt("hub_environ", lambda: open(f"/proc/{HUB_PID}/environ", "rb").read())
+attempt("postgres_environ", lambda: open(f"/proc/{POSTGRES_PID}/environ", "rb").read())
+for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "postgres.password", "admin-passwords/admin"):
+    attempt("read " + name, lambda: open(os.path.join(DATA, name), "rb").read(1))
+attempt("list data folder", lambda: os.listdir(DATA))
+attempt("list postgres folder", lambda: os.listdir(os.path.join(DATA, "postgres")))
+import psycopg
+def superuser():
+    psycopg.connect(f"postgresql://postgres@/postgres?host={SOCKET_DIR}", connect_timeout=5).close()
+attempt("postgres superuser", superuser)
+with open("mine.txt", "w") as f:
+    f.write("mine")
+result["mine_mode"] = oct(stat.S_IMODE(os.stat("mine.txt").st_mode))
+result["home_mode"] = oct(stat.S_IMODE(os.stat(os.path.expanduser("~")).st_mode))
+result["env_secrets"] = sorted(k for k, v in os.environ.items()
+                               if k.startswith("STRIPE_") or k == "DATABASE_URL" or STRIPE in v)
+print(json.dumps(result))
+"""
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _find(processes, *words, user=None) -> psutil.Process:
+    for proc in processes:
+        try:
+            cmd = " ".join(proc.cmdline())
+            owner = proc.username()
+        except psutil.Error:
+            continue
+        if all(w in cmd for w in words) and user in (None, owner):
+            return proc
+    raise LookupError(f"no process with {words}")
+
+
+@pytest.fixture(scope="module")
+def hub():
+    prefix = "t" + secrets.token_hex(3) + "-"  # accounts of this run only: t1a2b3c-alice
+    # not under /tmp/pytest-of-root: any pytest run chmods that back to 0700 (see test_hub.hub_tmp)
+    base = Path(tempfile.mkdtemp(prefix="matfold-hub-test-"))
+    hub = HubProcess(base / "hub", env={"MATFOLD_HUB_ACCOUNT_PREFIX": prefix, "STRIPE_SECRET_KEY": STRIPE_SECRET})
+    hub.prefix = prefix
+    hub.start()
+    try:
+        yield hub
+    finally:
+        code = hub.stop()
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(prefix):
+                delete_account(entry.pw_name)
+        shutil.rmtree(base, ignore_errors=True)
+        assert code == 0, hub.log_path.read_text()[-3000:]
+
+
+def _server(hub, name: str) -> tuple[str, dict]:
+    api = hub.api
+    api.create_user(name)
+    api.spawn(name)
+    server = api.wait_ready(name)
+    token = api.user_token(name)
+    return hub.url + server["url"].rstrip("/"), {"Authorization": f"token {token}"}
+
+
+def test_two_users_cannot_read_each_other_or_the_services_secrets(hub):
+    alice_base, alice = _server(hub, "alice")
+    bob_base, bob = _server(hub, "bob")
+    bob_home = hub.data_dir / "users" / "bob"
+    _execute(bob_base, bob["Authorization"].split()[1], "open('private.txt', 'w').write('bob only')")
+    assert (bob_home / "private.txt").read_text() == "bob only"
+
+    processes = _tree(hub.process.pid)
+    service = _find(processes, "matfold_services")
+    hub_proc = _find(processes, "jupyterhub", "-f")
+    postgres_pid = int((hub.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    socket_dir = (hub.data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
+    # the secrets are really there: the service (its own account) has them, user servers do not
+    assert service.username() == "matfold-service"
+    service_env = service.environ()
+    assert service_env["STRIPE_SECRET_KEY"] == STRIPE_SECRET and "postgres:" in service_env["DATABASE_URL"]
+    server_proc = _find(processes, "jupyterhub.singleuser", user=hub.prefix + "alice")
+    assert not {"STRIPE_SECRET_KEY", "DATABASE_URL", "MATFOLD_HUB_API_TOKEN"} & set(server_proc.environ())
+
+    code = (f"OTHER_HOME = {str(bob_home)!r}; SERVICE_PID = {service.pid}; HUB_PID = {hub_proc.pid}; "
+            f"POSTGRES_PID = {postgres_pid}; DATA = {str(hub.data_dir)!r}; SOCKET_DIR = {socket_dir!r}; "
+            f"STRIPE = {STRIPE_SECRET!r}\n" + PROBE)
+    result = json.loads(_execute(alice_base, alice["Authorization"].split()[1], code))
+    assert result["me"] == hub.prefix + "alice" and result["uid"] != 0
+    refused = {k: v for k, v in result.items() if k not in ("me", "uid", "mine_mode", "home_mode", "env_secrets")}
+    assert refused.pop("postgres superuser") == "OperationalError"
+    assert refused == dict.fromkeys(refused, "PermissionError"), refused
+    assert result["env_secrets"] == []
+    # what alice writes is hers: home 0700, new files 0600 (umask 077)
+    assert result["home_mode"] == "0o700" and result["mine_mode"] == "0o600"
+    alice_home = hub.data_dir / "users" / "alice"
+    assert alice_home.stat().st_uid == pwd.getpwnam(hub.prefix + "alice").pw_uid
+    assert (alice_home / "matfold-notebooks" / "01_crystal_quickstart.ipynb").stat().st_uid == alice_home.stat().st_uid
+    leak = _execute(bob_base, bob["Authorization"].split()[1],
+                    f"import os\ntry:\n    print(open({str(alice_home / 'mine.txt')!r}).read())\n"
+                    "except PermissionError:\n    print('PermissionError')")
+    assert leak.strip() == "PermissionError"
+
+    # the service still works for both, from their kernels
+    for base, headers, name in ((alice_base, alice, "alice"), (bob_base, bob, "bob")):
+        out = _execute(base, headers["Authorization"].split()[1],
+                       "import matfold_kernel as mk\n"
+                       "store = mk.store.connect()\n"
+                       "p = store.create_project('isolated')\n"
+                       "print(mk.ServiceClient.from_environment().whoami()['name'], p.role, p.id > 0)")
+        assert out.split() == [name, "owner", "True"]
+
+
+def test_login_form_sign_up_approval_and_unsafe_names(hub):
+    # the configured admin logs in with the password matfold hub printed
+    password = hub.admin_password("admin")
+    assert (hub.data_dir / "admin-passwords" / "admin").stat().st_mode & 0o077 == 0
+    admin = hub.login("admin", password)
+    assert admin is not None
+    assert hub.login("admin", password + "x") is None
+    # a sign-up waits for approval
+    name = "carol" + secrets.token_hex(2)
+    assert hub.signup(name, "short").status_code == 200
+    assert hub.login(name, "short") is None  # too short (minimum 10): no account
+    assert hub.signup(name, "a-long-enough-secret").status_code == 200
+    assert hub.login(name, "a-long-enough-secret") is None
+    assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=30).status_code == 200
+    assert hub.login(name, "a-long-enough-secret") is not None
+    # names that are paths or odd never become accounts; the API refuses them
+    for bad in ("../x", "..", "a/b", "Ünïcode", "-rf", ".hidden"):
+        hub.signup(bad, "a-long-enough-secret")
+        assert hub.login(bad, "a-long-enough-secret") is None
+        response = hub.api.session.post(f"{hub.url}/hub/api/users/{requests.utils.quote(bad, safe='')}", timeout=30)
+        assert 400 <= response.status_code < 500, (bad, response.status_code)
+    names = {u["name"] for u in hub.api.request("GET", "users").json()}
+    assert not names & {"../x", "..", "a/b", "ünïcode", "-rf", ".hidden"}, names
+    # a hub user named root runs as <prefix>root, not as root
+    base, headers = _server(hub, "root")
+    out = _execute(base, headers["Authorization"].split()[1], "import os, pwd\nprint(pwd.getpwuid(os.getuid()).pw_name, os.getuid())")
+    account, uid = out.split()
+    assert account == hub.prefix + "root" and int(uid) != 0
+
+
+def test_revoked_share_is_refused_within_seconds(hub):
+    base, owner = _server(hub, "dana")
+    hub.api.create_user("erin")
+    erin = {"Authorization": f"token {hub.api.user_token('erin')}"}
+    url = f"{base}/api/contents/matfold-notebooks"
+    shared = requests.post(f"{hub.url}/hub/api/shares/dana/", headers=owner, json={"user": "erin"}, timeout=30)
+    assert shared.status_code in (200, 201), shared.text
+    assert requests.get(url, headers=erin, timeout=30).status_code == 200
+    revoked = requests.patch(f"{hub.url}/hub/api/shares/dana/", headers=owner, json={"user": "erin"}, timeout=30)
+    assert revoked.status_code == 200, revoked.text
+    started = time.monotonic()
+    while requests.get(url, headers=erin, timeout=30, allow_redirects=False).status_code == 200:
+        assert time.monotonic() - started < 10, "a revoked share still works after 10 s (cache_max_age is 5 s)"
+        time.sleep(0.1)
+    print(f"revoked share refused after {time.monotonic() - started:.2f} s")
+
+
+def test_not_root_exits_2_with_one_line(tmp_path):
+    """Multi-user needs root: as another account matfold hub says so in one line and exits 2."""
+    tmp_path.chmod(0o777)
+    for parent in tmp_path.parents:
+        parent.chmod(parent.stat().st_mode | 0o001)
+    exe = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "python"
+    python = str(exe) if exe.exists() else __import__("sys").executable
+    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", python, "-m",
+                           "matfold_kernel", "hub", "--data-dir", str(tmp_path / "hub")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs root" in lines[0] and "--single-user" in lines[0], done.stderr
+
+
+def test_username_mapping():
+    assert system_username("alice") == "mf-alice"
+    assert system_username("root") == "mf-root"
+    mapped = system_username("ana.lopez@uni.edu")
+    assert mapped.startswith("mf-ana-lopez-uni-edu-") and len(mapped) <= 32
+    assert system_username("a" * 64) != system_username("a" * 63) and len(system_username("a" * 64)) <= 32
+    for bad in ("../x", "..", "a/b", "", "Root", "-rf", ".x", "a..b", "x" * 65):
+        with pytest.raises(MatfoldInputError, match="is not allowed"):
+            check_username(bad)
