@@ -8,6 +8,9 @@ ipykernel, stopped by Ctrl-C with no process left behind.
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import secrets
 import shutil
 import tempfile
 import time
@@ -19,21 +22,28 @@ import pytest
 import requests
 import websocket
 
+from matfold_hub.accounts import delete_account
 from matfold_hub.control import HubProcess
 
 pytestmark = pytest.mark.hub
 
 
 @pytest.fixture
-def hub_tmp():
-    """A folder for a hub's data outside pytest's ``/tmp/pytest-of-root`` (removed after).
+def hub_tmp(monkeypatch):
+    """A folder for a hub's data outside pytest's ``/tmp/pytest-of-root``, and an account prefix
+    of this test only (``MATFOLD_HUB_ACCOUNT_PREFIX``); the folder and the accounts go after.
 
     The hub's per-user accounts must traverse the folders above their homes, and every
     pytest run (ours or a neighbour's) chmods ``pytest-of-<user>`` back to 0700.
     """
+    prefix = "t" + secrets.token_hex(3) + "-"
+    monkeypatch.setenv("MATFOLD_HUB_ACCOUNT_PREFIX", prefix)
     path = Path(tempfile.mkdtemp(prefix="matfold-hub-test-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix):
+            delete_account(entry.pw_name)
 
 
 def _execute(base: str, token: str, code: str, timeout: float = 60) -> str:
@@ -95,8 +105,10 @@ def test_hub_user_server_kernel_service_and_clean_stop(hub_tmp):
         token = api.user_token("alice")
         base = hub.url + server["url"].rstrip("/")
 
-        # the user's home got the notebooks on first spawn
-        assert (data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb").is_file()
+        # the user's home got the notebooks on first spawn, owned by the user's own account
+        notebook = data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb"
+        assert notebook.is_file()
+        assert notebook.owner() == os.environ["MATFOLD_HUB_ACCOUNT_PREFIX"] + "alice"
 
         # a kernel in the user's server imports matfold and finds the service via the hub env
         out = _execute(base, token, "import matfold_kernel as mk\n"
@@ -182,8 +194,8 @@ def test_shared_server_two_users_one_live_notebook(hub_tmp):
         shared = requests.post(f"{hub.url}/hub/api/shares/alice/", headers=alice, timeout=30,
                                json={"user": "bob"})
         assert shared.status_code in (200, 201), shared.text
-        # (the user server caches a token's permissions for up to 5 minutes: bob's
-        # earlier token stays refused until then, a fresh login sees the share at once)
+        # (the user server caches a token's permissions for up to 5 s, MatfoldHub.auth_cache_seconds:
+        # bob's earlier token is refused until then, a fresh one sees the share at once)
         bob = {"Authorization": f"token {api.user_token('bob', note='after share')}"}
         sessions = []
         for who in (alice, bob):
