@@ -171,6 +171,20 @@ def test_k8s_values_parse_and_profiles_load(tmp_path, kubeconfig):
     jh = values["jupyterhub"]
     assert jh["hub"]["services"]["matfold"]["command"][:3] == ["python", "-m", "matfold_services"]
     assert jh["hub"]["extraEnv"]["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "matfold-database"
+    # secrets: in the hub pod, handed to the matfold service only, never to user pods
+    hub_c = Config()
+    hub_c.JupyterHub.services = [{"name": name, **spec} for name, spec in jh["hub"]["services"].items()]
+    secrets = {"DATABASE_URL": "postgresql://u:pw@db/matfold", "STRIPE_SECRET_KEY": "sk_live_x", "HOME": "/root"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in secrets.items():
+            mp.setenv(key, value)
+        for snippet in jh["hub"]["extraConfig"].values():
+            exec(snippet, {"c": hub_c})
+    service_env = hub_c.JupyterHub.services[0]["environment"]
+    assert service_env == {"DATABASE_URL": secrets["DATABASE_URL"], "STRIPE_SECRET_KEY": "sk_live_x"}
+    assert hub_c.KubeSpawner.args == ["--HubOAuth.cache_max_age=5"]
+    user_env = json.dumps(jh["singleuser"])
+    assert not any(word in user_env for word in ("DATABASE_URL", "STRIPE", "secretKeyRef"))
     assert jh["cull"]["enabled"] is True
     assert values["dask-gateway"]["gateway"]["auth"]["type"] == "jupyterhub"
     # the profile list z2jh would hand KubeSpawner loads there, and matches our own

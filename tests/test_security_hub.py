@@ -49,6 +49,7 @@ attempt("other_home_file", lambda: open(os.path.join(OTHER_HOME, "private.txt"))
 attempt("service_environ", lambda: open(f"/proc/{SERVICE_PID}/environ", "rb").read())
 attempt("hub_environ", lambda: open(f"/proc/{HUB_PID}/environ", "rb").read())
 attempt("postgres_environ", lambda: open(f"/proc/{POSTGRES_PID}/environ", "rb").read())
+attempt("other_server_environ", lambda: open(f"/proc/{OTHER_SERVER_PID}/environ", "rb").read())
 for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "postgres.password", "admin-passwords/admin"):
     attempt("read " + name, lambda: open(os.path.join(DATA, name), "rb").read(1))
 attempt("list data folder", lambda: os.listdir(DATA))
@@ -129,10 +130,11 @@ def test_two_users_cannot_read_each_other_or_the_services_secrets(hub):
     service_env = service.environ()
     assert service_env["STRIPE_SECRET_KEY"] == STRIPE_SECRET and "postgres:" in service_env["DATABASE_URL"]
     server_proc = _find(processes, "jupyterhub.singleuser", user=hub.prefix + "alice")
+    bob_server = _find(processes, "jupyterhub.singleuser", user=hub.prefix + "bob")
     assert not {"STRIPE_SECRET_KEY", "DATABASE_URL", "MATFOLD_HUB_API_TOKEN"} & set(server_proc.environ())
 
     code = (f"OTHER_HOME = {str(bob_home)!r}; SERVICE_PID = {service.pid}; HUB_PID = {hub_proc.pid}; "
-            f"POSTGRES_PID = {postgres_pid}; DATA = {str(hub.data_dir)!r}; SOCKET_DIR = {socket_dir!r}; "
+            f"POSTGRES_PID = {postgres_pid}; OTHER_SERVER_PID = {bob_server.pid}; DATA = {str(hub.data_dir)!r}; SOCKET_DIR = {socket_dir!r}; "
             f"STRIPE = {STRIPE_SECRET!r}\n" + PROBE)
     result = json.loads(_execute(alice_base, alice["Authorization"].split()[1], code))
     assert result["me"] == hub.prefix + "alice" and result["uid"] != 0
