@@ -234,3 +234,32 @@ def test_username_mapping():
     for bad in ("../x", "..", "a/b", "", "Root", "-rf", ".x", "a..b", "x" * 65):
         with pytest.raises(MatfoldInputError, match="is not allowed"):
             check_username(bad)
+
+
+def test_single_user_mode_says_so_and_keeps_shared_password_to_itself():
+    """--single-user: the hub's own account for every server, 127.0.0.1, said in one line at start."""
+    base = Path(tempfile.mkdtemp(prefix="matfold-hub-test-"))
+    hub = HubProcess(base / "hub", single_user=True,
+                     env={"MATFOLD_HUB_AUTHENTICATOR": "shared-password", "MATFOLD_HUB_PASSWORD": "dev-only-password",
+                          "MATFOLD_HUB_IP": "0.0.0.0"})
+    try:
+        hub.start()
+        log = hub.log_path.read_text()
+        assert "matfold: single-user development mode: every user's server runs as this account" in log
+        assert "spawner (single-user)" in log and "(per-user accounts)" not in log
+        assert hub.login("anyone", "dev-only-password") is not None
+        hub_proc = _find(_tree(hub.process.pid), "jupyterhub", "-f")
+        public = [c.laddr for c in hub_proc.net_connections("tcp") if c.status == "LISTEN"]
+        assert public and all(addr.ip == "127.0.0.1" for addr in public), public
+        proxy = _find(_tree(hub.process.pid), "configurable-http-proxy")
+        listening = [c.laddr for c in proxy.net_connections("tcp") if c.status == "LISTEN"]
+        assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
+    finally:
+        assert hub.stop() == 0
+        shutil.rmtree(base, ignore_errors=True)
+    # without --single-user the shared password is refused before anything starts
+    done = subprocess.run([__import__("sys").executable, "-m", "matfold_kernel", "hub", "--data-dir", str(base / "x")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MATFOLD_HUB_AUTHENTICATOR": "shared-password"})
+    assert done.returncode == 2 and "only with --single-user" in done.stderr, done.stderr
+    shutil.rmtree(base, ignore_errors=True)
