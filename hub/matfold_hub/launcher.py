@@ -120,7 +120,7 @@ def run_hub(port: int = 8000, data_dir=None, single_user: bool = False) -> int:
         from matfold_services.db import start_embedded
 
         database, env["DATABASE_URL"] = start_embedded(
-            data_dir, require_password=True, group=service_account if per_user else None)
+            data_dir, require_password=True, socket_account=service_account if per_user else None)
         print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
     secure_data_dir(data_dir, per_user)
     print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)

@@ -90,7 +90,7 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
 
 
-def start_embedded(data_dir=None, *, require_password: bool = False, group: str | None = None):
+def start_embedded(data_dir=None, *, require_password: bool = False, socket_account: str | None = None):
     """Start (or join) the embedded Postgres with pgvector in ``<data_dir>/postgres``.
 
     It stops when the last process using it exits. Returns ``(server, url)``.
@@ -102,9 +102,11 @@ def start_embedded(data_dir=None, *, require_password: bool = False, group: str 
         ``<data_dir>/postgres.password``) and switch ``pg_hba.conf`` from pgserver's
         ``trust`` to ``scram-sha-256``, so reaching the socket is not enough to connect.
         The returned URL carries the password. Used by ``matfold hub``.
-    group : str, optional
-        As root: the group allowed to reach the socket inside the data folder
-        (the folder becomes ``0710``, group `group`; files stay ``0600``).
+    socket_account : str, optional
+        As root: the one other account allowed to reach the socket inside the data folder.
+        It joins the folder's group (pgserver's own) and the folder becomes ``0710``
+        (traverse only; files stay ``0600``); both survive a restart of Postgres, which
+        resets the folder's owner and group but not its mode.
 
     Raises
     ------
@@ -125,12 +127,28 @@ def start_embedded(data_dir=None, *, require_password: bool = False, group: str 
     url = server.get_uri()
     if require_password:
         url = _require_password(server, base / "postgres.password")
-    if group:
-        import grp
-
-        os.chown(server.pgdata, -1, grp.getgrnam(group).gr_gid)
-        server.pgdata.chmod(0o710)  # Postgres accepts 0700/0750/0710 for its data folder
+    if socket_account:
+        _open_socket_to(Path(server.pgdata), socket_account)
     return server, url
+
+
+def _open_socket_to(pgdata: Path, account: str) -> None:
+    """Put `account` in the data folder's group and make the folder ``0710``."""
+    import grp
+    import pwd
+    import subprocess
+
+    from matfold_kernel.errors import MatfoldError
+
+    group = grp.getgrgid(pgdata.stat().st_gid)
+    if group.gr_gid == 0:
+        raise MatfoldError(f"{pgdata} belongs to group root; refusing to give {account!r} that group")
+    if account not in group.gr_mem and pwd.getpwnam(account).pw_gid != group.gr_gid:
+        done = subprocess.run(["usermod", "--append", "--groups", group.gr_name, account],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise MatfoldError(f"usermod could not add {account!r} to group {group.gr_name!r}: {done.stderr.strip()}")
+    pgdata.chmod(0o710)  # Postgres accepts 0700, 0750 and 0710 for its data folder
 
 
 _SCRAM_HBA = ("# written by matfold: every connection needs the password (postgres.password)\n"
