@@ -9,8 +9,9 @@ On a multi-user local hub (the default) the launcher runs as root and:
   it can be reached, and every secret in it (hub sqlite, cookie secret, passwords)
   ``0600`` root's (:func:`secure_data_dir`); the hub runs with ``umask 077``.
 
-The embedded Postgres asks for a password and its socket folder is open only to the
-service's group (``matfold_services.db.start_embedded``).
+The embedded Postgres asks for a password and its socket folder (the data folder,
+``0710``) admits only the service's account, a member of pgserver's group
+(``matfold_services.db.start_embedded``).
 """
 
 from __future__ import annotations
