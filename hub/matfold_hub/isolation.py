@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from matfold_kernel.errors import MatfoldInputError
 
-from .accounts import SERVICE_ACCOUNT, ensure_account, ensure_private_dir, open_parents
+from .accounts import SERVICE_ACCOUNT, check_username, ensure_account, ensure_private_dir, open_parents
 
-__all__ = ["check_can_isolate", "prepare_service_account", "secure_data_dir", "open_python", "SECRET_FILES"]
+__all__ = ["HubPlan", "plan_hub", "announce", "check_can_isolate", "prepare_service_account", "secure_data_dir",
+           "open_python", "SECRET_FILES"]
 
 #: Files of the data folder that hold secrets: only root may read them.
 SECRET_FILES = ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "hub_password", "postgres.password",
@@ -83,3 +85,61 @@ def secure_data_dir(data_dir, per_user: bool) -> None:
         path = data_dir / name
         if path.is_file() and not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) & 0o077:
             path.chmod(0o600)
+
+
+@dataclass
+class HubPlan:
+    """What the launcher settled before starting anything (see :func:`plan_hub`)."""
+
+    authenticator: str
+    single_user: bool
+    per_user: bool
+    service_account: str
+    #: (admin name, first password, file holding it) for the native login
+    admins: list = field(default_factory=list)
+    #: folders opened (o+x) so the accounts can run this Python
+    opened: list = field(default_factory=list)
+
+    @property
+    def socket_account(self) -> str | None:
+        """The account given the embedded Postgres's socket (the service's, multi-user only)."""
+        return self.service_account if self.per_user else None
+
+
+def plan_hub(env: dict, data_dir, single_user: bool) -> HubPlan:
+    """Check the login/spawner choice and make what the hub needs first (accounts, passwords).
+
+    Raises :class:`MatfoldInputError` (exit 2) for a multi-user hub without root and for a
+    shared password without ``--single-user``. Updates `env` (``MATFOLD_HUB_SINGLE_USER``).
+    """
+    if single_user:
+        env["MATFOLD_HUB_SINGLE_USER"] = "1"
+    authenticator = env.get("MATFOLD_HUB_AUTHENTICATOR", "native").strip().lower()
+    per_user = env.get("MATFOLD_HUB_SPAWNER", "local").strip().lower() == "local" and not single_user
+    check_can_isolate(per_user)
+    if authenticator == "shared-password" and not single_user:
+        raise MatfoldInputError("MATFOLD_HUB_AUTHENTICATOR=shared-password lets anyone log in as anyone; "
+                                "use it only with --single-user, or unset it for own accounts")
+    plan = HubPlan(authenticator, single_user, per_user, env.get("MATFOLD_SERVICE_ACCOUNT", SERVICE_ACCOUNT))
+    if authenticator == "native":
+        from .auth import admin_password
+
+        names = (x.strip() for x in env.get("MATFOLD_HUB_ADMINS", "admin").split(","))
+        plan.admins = [(n, *admin_password(data_dir, check_username(n))) for n in names if n]
+    if per_user:
+        prepare_service_account(data_dir, plan.service_account)
+        plan.opened = open_python(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+    return plan
+
+
+def announce(plan: HubPlan) -> None:
+    """The launcher's lines about isolation and logins."""
+    for folder in plan.opened:
+        print(f"matfold: {folder} is now traversable (o+x, not listable) so user accounts can run "
+              "this Python", flush=True)
+    if plan.single_user:
+        print("matfold: single-user development mode: every user's server runs as this account "
+              f"({os.environ.get('USER') or os.getuid()}), on 127.0.0.1 only", flush=True)
+    for name, password, path in plan.admins:
+        print(f"matfold: admin {name!r}, first password {password} (kept in {path}); "
+              "others sign up and wait for approval at /hub/authorize", flush=True)

@@ -88,51 +88,25 @@ def run_hub(port: int = 8000, data_dir=None, single_user: bool = False) -> int:
     env.setdefault("MATFOLD_HUB_INTERNAL_PORT", str(free_port()))
     env.setdefault("MATFOLD_PROXY_API_PORT", str(free_port()))
     env.setdefault("MATFOLD_SERVICE_PORT", str(free_port()))
-    if single_user:
-        env["MATFOLD_HUB_SINGLE_USER"] = "1"
-    from .isolation import check_can_isolate, open_python, prepare_service_account, secure_data_dir
+    from .isolation import announce, plan_hub, secure_data_dir
 
-    authenticator = env.get("MATFOLD_HUB_AUTHENTICATOR", "native").strip().lower()
-    per_user = env.get("MATFOLD_HUB_SPAWNER", "local").strip().lower() == "local" and not single_user
-    check_can_isolate(per_user)
-    if authenticator == "shared-password" and not single_user:
-        raise MatfoldInputError("MATFOLD_HUB_AUTHENTICATOR=shared-password lets anyone log in as anyone; "
-                                "use it only with --single-user, or unset it for own accounts")
+    plan = plan_hub(env, data_dir, single_user)  # exit 2: multi-user without root, shared password
     generated = False
-    if authenticator == "shared-password":
+    if plan.authenticator == "shared-password":
         env["MATFOLD_HUB_PASSWORD"], generated = hub_password(data_dir)
-    admins = []
-    if authenticator == "native":
-        from .accounts import check_username
-        from .auth import admin_password
-
-        names = env.get("MATFOLD_HUB_ADMINS", "admin")
-        admins = [(n, *admin_password(data_dir, check_username(n)))
-                  for n in (x.strip() for x in names.split(",")) if n]
-    service_account = env.get("MATFOLD_SERVICE_ACCOUNT", "matfold-service")
-    if per_user:
-        prepare_service_account(data_dir, service_account)
-        for folder in open_python(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p):
-            print(f"matfold: {folder} is now traversable (o+x, not listable) so user accounts can run "
-                  "this Python", flush=True)
     database = None
     if not env.get("DATABASE_URL"):
         from matfold_services.db import start_embedded
 
-        database, env["DATABASE_URL"] = start_embedded(
-            data_dir, require_password=True, socket_account=service_account if per_user else None)
+        database, env["DATABASE_URL"] = start_embedded(data_dir, require_password=True,
+                                                       socket_account=plan.socket_account)
         print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
-    secure_data_dir(data_dir, per_user)
+    secure_data_dir(data_dir, plan.per_user)
     print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)
-    if single_user:
-        print("matfold: single-user development mode: every user's server runs as this account "
-              f"({os.environ.get('USER') or os.getuid()}), on 127.0.0.1 only", flush=True)
-    if authenticator == "shared-password":
+    announce(plan)
+    if plan.authenticator == "shared-password":
         shown = env["MATFOLD_HUB_PASSWORD"] if generated else "$MATFOLD_HUB_PASSWORD"
         print(f"matfold: log in with any user name and the password {shown}", flush=True)
-    for name, password, path in admins:
-        print(f"matfold: admin {name!r}, first password {password} (kept in {path}); "
-              "others sign up and wait for approval at /hub/authorize", flush=True)
     print("matfold: press Ctrl-C to stop the hub, user servers and database", flush=True)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
     # umask 077: the hub's sqlite, logs and pid files are root's alone
