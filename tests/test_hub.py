@@ -8,9 +8,6 @@ ipykernel, stopped by Ctrl-C with no process left behind.
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import secrets
 import shutil
 import tempfile
 import time
@@ -22,28 +19,22 @@ import pytest
 import requests
 import websocket
 
-from matfold_hub.accounts import delete_account
 from matfold_hub.control import HubProcess
 
 pytestmark = pytest.mark.hub
 
 
 @pytest.fixture
-def hub_tmp(monkeypatch):
-    """A folder for a hub's data outside pytest's ``/tmp/pytest-of-root``, and an account prefix
-    of this test only (``MATFOLD_HUB_ACCOUNT_PREFIX``); the folder and the accounts go after.
+def hub_tmp():
+    """A folder for a hub's data outside pytest's ``/tmp/pytest-of-root`` (removed after).
 
     The hub's per-user accounts must traverse the folders above their homes, and every
     pytest run (ours or a neighbour's) chmods ``pytest-of-<user>`` back to 0700.
+    (HubProcess gives the accounts a prefix of its own and deletes them on stop.)
     """
-    prefix = "t" + secrets.token_hex(3) + "-"
-    monkeypatch.setenv("MATFOLD_HUB_ACCOUNT_PREFIX", prefix)
     path = Path(tempfile.mkdtemp(prefix="matfold-hub-test-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
-    for entry in pwd.getpwall():
-        if entry.pw_name.startswith(prefix):
-            delete_account(entry.pw_name)
 
 
 def _execute(base: str, token: str, code: str, timeout: float = 60) -> str:
@@ -108,7 +99,7 @@ def test_hub_user_server_kernel_service_and_clean_stop(hub_tmp):
         # the user's home got the notebooks on first spawn, owned by the user's own account
         notebook = data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb"
         assert notebook.is_file()
-        assert notebook.owner() == os.environ["MATFOLD_HUB_ACCOUNT_PREFIX"] + "alice"
+        assert notebook.owner() == hub.throwaway_prefix + "alice"
 
         # a kernel in the user's server imports matfold and finds the service via the hub env
         out = _execute(base, token, "import matfold_kernel as mk\n"

@@ -76,15 +76,22 @@ class HubProcess:
     process group and waits for everything to stop. By default the hub is the
     multi-user one (own accounts, one Unix account per user: run as root);
     ``single_user=True`` adds ``--single-user``.
+
+    With ``throwaway_accounts`` (the default, for tests and benchmarks) the Unix
+    accounts get a prefix of this instance only (``t1a2b3c-alice``), deleted by
+    :meth:`stop`, unless the environment names ``MATFOLD_HUB_ACCOUNT_PREFIX``.
     """
 
     def __init__(self, data_dir, port: int | None = None, env: dict | None = None, log=None,
-                 single_user: bool = False):
+                 single_user: bool = False, throwaway_accounts: bool = True):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.token = secrets.token_hex(16)
         self.single_user = single_user
         self.env = dict(os.environ, MATFOLD_HUB_API_TOKEN=self.token, **(env or {}))
+        self.throwaway_prefix = None
+        if throwaway_accounts and "MATFOLD_HUB_ACCOUNT_PREFIX" not in self.env:
+            self.throwaway_prefix = self.env["MATFOLD_HUB_ACCOUNT_PREFIX"] = "t" + secrets.token_hex(3) + "-"
         for key in ("MATFOLD_HUB_PASSWORD", "MATFOLD_HUB_ADMIN_PASSWORD"):
             if key not in (env or {}):
                 self.env.pop(key, None)
@@ -161,6 +168,14 @@ class HubProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._log.close()
+        if self.throwaway_prefix:
+            import pwd
+
+            from .accounts import delete_account
+
+            for entry in pwd.getpwall():
+                if entry.pw_name.startswith(self.throwaway_prefix):
+                    delete_account(entry.pw_name)
         return code
 
     def __enter__(self) -> HubProcess:
