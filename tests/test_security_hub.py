@@ -192,7 +192,7 @@ def test_login_form_sign_up_approval_and_unsafe_names(hub):
     assert account == hub.prefix + "root" and int(uid) != 0
 
 
-def test_revoked_share_is_refused_within_seconds(hub):
+def test_revoked_share_and_token_are_refused_within_seconds(hub):
     base, owner = _server(hub, "dana")
     hub.api.create_user("erin")
     erin = {"Authorization": f"token {hub.api.user_token('erin')}"}
@@ -207,6 +207,16 @@ def test_revoked_share_is_refused_within_seconds(hub):
         assert time.monotonic() - started < 10, "a revoked share still works after 10 s (cache_max_age is 5 s)"
         time.sleep(0.1)
     print(f"revoked share refused after {time.monotonic() - started:.2f} s")
+    # a revoked token, on the owner's own server
+    model = hub.api.request("POST", "users/dana/tokens", json={"note": "to revoke"}).json()
+    mine = {"Authorization": f"token {model['token']}"}
+    assert requests.get(url, headers=mine, timeout=30).status_code == 200
+    hub.api.request("DELETE", f"users/dana/tokens/{model['id']}")
+    started = time.monotonic()
+    while requests.get(url, headers=mine, timeout=30, allow_redirects=False).status_code == 200:
+        assert time.monotonic() - started < 10, "a revoked token still works after 10 s (cache_max_age is 5 s)"
+        time.sleep(0.1)
+    print(f"revoked token refused after {time.monotonic() - started:.2f} s")
 
 
 def test_not_root_exits_2_with_one_line(tmp_path):
