@@ -149,8 +149,8 @@ class MatfoldHub(Configurable):
     def _port_default(self):
         return int(os.environ.get("MATFOLD_HUB_PORT", "8000"))
 
-    password = Unicode(help="Shared password of the shared-password login (single-user only). Env: MATFOLD_HUB_PASSWORD "
-                            "(matfold hub generates and prints one when unset).").tag(config=True)
+    password = Unicode(help="Shared password of the shared-password login (single-user only). Env: "
+                            "MATFOLD_HUB_PASSWORD (matfold hub generates and prints one when unset).").tag(config=True)
 
     @default("password")
     def _password_default(self):
