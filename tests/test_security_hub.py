@@ -238,8 +238,12 @@ def test_not_root_exits_2_with_one_line(tmp_path):
 def test_username_mapping():
     assert system_username("alice") == "mf-alice"
     assert system_username("root") == "mf-root"
+    assert system_username("0000-0002-1825-0097") == "mf-0000-0002-1825-0097"  # an ORCID iD
     mapped = system_username("ana.lopez@uni.edu")
-    assert mapped.startswith("mf-ana-lopez-uni-edu-") and len(mapped) <= 32
+    assert mapped.startswith("mf-ana-lopez-uni-edu_") and len(mapped) <= 32
+    # nobody can sign up under a name that lands on ana's hashed account
+    lookalike = mapped[len("mf-"):].replace("_", "-")
+    assert system_username(lookalike) != mapped and system_username("ana_lopez") != system_username("ana-lopez")
     assert system_username("a" * 64) != system_username("a" * 63) and len(system_username("a" * 64)) <= 32
     for bad in ("../x", "..", "a/b", "", "Root", "-rf", ".x", "a..b", "x" * 65):
         with pytest.raises(MatfoldInputError, match="is not allowed"):

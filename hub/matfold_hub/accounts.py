@@ -40,7 +40,7 @@ __all__ = [
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
 #: The account the matfold service runs as (never a hub user's: those carry the prefix).
 SERVICE_ACCOUNT = "matfold-service"
-_SYSTEM_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
+_PLAIN = re.compile(r"[a-z0-9][a-z0-9-]*")  # hub names kept as they are in the account name
 _MAX_SYSTEM_NAME = 32  # useradd's limit on Linux
 
 
@@ -56,17 +56,19 @@ def check_username(name: str) -> str:
 def system_username(name: str, prefix: str = "mf-") -> str:
     """The Unix account of hub user `name`: ``<prefix><name>``, or a stem and a hash.
 
-    ``alice`` → ``mf-alice``; ``ana.lopez@uni.edu`` → ``mf-ana-lopez-uni-edu-1a2b3c4d``
-    (characters useradd refuses become ``-``; names too long are cut and get 8 hex
-    digits of their SHA-256 so two names never share an account).
+    ``alice`` → ``mf-alice``; ``ana.lopez@uni.edu`` → ``mf-ana-lopez-uni-edu_1a2b3c4d``.
+    Names of only ``a-z 0-9 -`` that fit useradd's 32 characters are kept; any other
+    gets ``-`` for each other character, is cut, and ends in ``_`` and 8 hex digits of
+    its SHA-256. Kept names never contain ``_``, so no hub user can pick a name that
+    lands on another one's hashed account.
     """
     check_username(name)
     plain = prefix + name
-    if _SYSTEM_NAME.match(plain) and len(plain) <= _MAX_SYSTEM_NAME and not plain.endswith("-"):
+    if _PLAIN.fullmatch(name) and len(plain) <= _MAX_SYSTEM_NAME:
         return plain
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    stem = re.sub(r"[^a-z0-9_-]", "-", name)[: _MAX_SYSTEM_NAME - len(prefix) - 9]
-    return f"{prefix}{stem}-{digest}"
+    stem = re.sub(r"[^a-z0-9-]", "-", name)[: _MAX_SYSTEM_NAME - len(prefix) - 9]
+    return f"{prefix}{stem}_{digest}"
 
 
 def _run(command: list[str]) -> None:
