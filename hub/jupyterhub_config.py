@@ -127,6 +127,7 @@ else:
         c.JupyterHub.spawner_class = "matfold_hub.spawner.MatfoldLocalSpawner"
         c.MatfoldLocalSpawner.home_dir_template = str(data_dir / "users" / "{username}")
         c.MatfoldLocalSpawner.account_prefix = matfold.account_prefix
+        c.MatfoldLocalSpawner.service_account = matfold.service_account
         c.MatfoldLocalSpawner.notebooks_dir = matfold.notebooks_dir
     else:
         # --single-user development: servers are processes of the hub's own Unix user.

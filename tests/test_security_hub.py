@@ -235,6 +235,21 @@ def test_not_root_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1 and "needs root" in lines[0] and "--single-user" in lines[0], done.stderr
 
 
+def test_a_prefix_never_hands_out_the_service_or_a_system_account():
+    from types import SimpleNamespace
+
+    from matfold_hub.spawner import MatfoldLocalSpawner
+    from matfold_kernel.errors import MatfoldError
+
+    for prefix, name in (("matfold-", "service"), ("systemd-", "network")):
+        spawner = MatfoldLocalSpawner(_mock=True, user=SimpleNamespace(name=name, url="/"), account_prefix=prefix,
+                                      home_dir_template="/nonexistent/{username}")
+        if prefix == "systemd-" and spawner.account not in {e.pw_name for e in pwd.getpwall()}:
+            continue  # no systemd-network account on this machine
+        with pytest.raises(MatfoldError, match="choose another MATFOLD_HUB_ACCOUNT_PREFIX"):
+            spawner.ensure_account()
+
+
 def test_username_mapping():
     assert system_username("alice") == "mf-alice"
     assert system_username("root") == "mf-root"

@@ -19,6 +19,8 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Unicode
 
+from matfold_kernel.errors import MatfoldError
+
 from .accounts import ensure_account, ensure_private_dir, system_username
 
 __all__ = ["MatfoldLocalSpawner"]
@@ -42,9 +44,23 @@ class MatfoldLocalSpawner(LocalProcessSpawner):
     def home_dir(self) -> str:
         return self.home_dir_template.format(username=self.user.name)
 
+    service_account = Unicode("matfold-service", help="The service's account: never a user's "
+                                                      "(MatfoldHub.service_account).").tag(config=True)
+
     def ensure_account(self):
-        """Make the account and its private home if missing; returns its ``pwd`` entry."""
+        """Make the account and its private home if missing; returns its ``pwd`` entry.
+
+        Refuses an account that is the service's, root's or a system account (uid below
+        1000): a prefix such as ``matfold-`` must not hand hub user ``service`` the
+        service's account.
+        """
+        if self.account == self.service_account:
+            raise MatfoldError(f"hub user {self.user.name!r} maps to the service's account {self.account!r}; "
+                               "choose another MATFOLD_HUB_ACCOUNT_PREFIX")
         entry = ensure_account(self.account, self.home_dir)
+        if entry.pw_uid < 1000:
+            raise MatfoldError(f"hub user {self.user.name!r} maps to the system account {self.account!r} "
+                               f"(uid {entry.pw_uid}); choose another MATFOLD_HUB_ACCOUNT_PREFIX")
         ensure_private_dir(Path(self.home_dir).parent, mode=0o711)
         ensure_private_dir(self.home_dir, owner=entry, mode=0o700)
         return entry
