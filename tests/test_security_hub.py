@@ -175,7 +175,12 @@ def test_login_form_sign_up_approval_and_unsafe_names(hub):
     assert hub.login(name, "short") is None  # too short (minimum 10): no account
     assert hub.signup(name, "a-long-enough-secret").status_code == 200
     assert hub.login(name, "a-long-enough-secret") is None
-    assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=30).status_code == 200
+    # a link on another site cannot make the admin's browser approve it
+    forged = admin.get(f"{hub.url}/hub/authorize/{name}", headers={"Sec-Fetch-Site": "cross-site"}, timeout=30)
+    assert forged.status_code == 403
+    assert hub.login(name, "a-long-enough-secret") is None
+    assert admin.get(f"{hub.url}/hub/authorize/{name}", headers={"Sec-Fetch-Site": "same-origin"},
+                     timeout=30).status_code == 200
     assert hub.login(name, "a-long-enough-secret") is not None
     # names that are paths or odd never become accounts; the API refuses them
     for bad in ("../x", "..", "a/b", "Ünïcode", "-rf", ".hidden"):

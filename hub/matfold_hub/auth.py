@@ -20,7 +20,10 @@ from pathlib import Path
 
 from jupyterhub.handlers import BaseHandler
 from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import DiscardHandler as _NativeDiscardHandler
 from nativeauthenticator.handlers import LoginHandler as _NativeLoginHandler
+from nativeauthenticator.handlers import ToggleAuthorizationHandler as _NativeToggleHandler
+from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 from traitlets import Unicode
@@ -95,6 +98,37 @@ class LoginHandler(_NativeLoginHandler):
         )
 
 
+def _same_site_only(handler) -> None:
+    """403 for a browser request sent from another site (the header browsers add to every request).
+
+    NativeAuthenticator approves (``/hub/authorize/<name>``) and discards sign-ups with
+    plain GET links, so a page elsewhere could make an admin's browser approve anyone.
+    """
+    site = handler.request.headers.get("Sec-Fetch-Site", "none")
+    if site not in ("same-origin", "none"):
+        raise web.HTTPError(403, f"refused a {site} request: open the link from the hub's own page")
+
+
+class ToggleAuthorizationHandler(_NativeToggleHandler):
+    """Approve or withdraw a sign-up, from the hub's own pages only."""
+
+    async def get(self, slug):
+        _same_site_only(self)
+        return await super().get(slug)
+
+
+class DiscardHandler(_NativeDiscardHandler):
+    """Discard a sign-up, from the hub's own pages only."""
+
+    async def get(self, user_name):
+        _same_site_only(self)
+        return await super().get(user_name)
+
+
+_REPLACED = {_NativeLoginHandler: LoginHandler, _NativeToggleHandler: ToggleAuthorizationHandler,
+             _NativeDiscardHandler: DiscardHandler}
+
+
 class MatfoldNativeAuthenticator(NativeAuthenticator):
     """NativeAuthenticator whose configured admins exist, with a password, before anyone signs up."""
 
@@ -108,8 +142,7 @@ class MatfoldNativeAuthenticator(NativeAuthenticator):
             self._create_admins()
 
     def get_handlers(self, app):
-        return [(path, LoginHandler if handler is _NativeLoginHandler else handler)
-                for path, handler in super().get_handlers(app)]
+        return [(path, _REPLACED.get(handler, handler)) for path, handler in super().get_handlers(app)]
 
     def _create_admins(self) -> None:
         for name in sorted(self.admin_users):
