@@ -323,9 +323,11 @@ def test_embedded_postgres_needs_the_password_and_only_the_service_reaches_it():
                               capture_output=True, text=True, timeout=60)
         return done.stdout.strip() or done.stderr[-300:]
 
+    base.chmod(0o700)
     try:
         server, url = start_embedded(base, require_password=True, socket_account=account)
         plain = server.get_uri()
+        assert base.stat().st_mode & 0o777 == 0o711  # pgserver's o+r taken back, its o+x kept
         assert (base / "postgres.password").stat().st_mode & 0o077 == 0
         assert connect_as(account, url) == "connected"
         assert connect_as(account, plain) == "refused True"  # right account, no password

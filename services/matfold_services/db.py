@@ -123,7 +123,15 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
             "or set DATABASE_URL to a Postgres server with pgvector") from None
     base = Path(data_dir or default_data_dir())
     base.mkdir(parents=True, exist_ok=True)  # pgserver wants the parent of its data folder to exist
+    # As root, pgserver makes every folder above the data folder listable (g+rx,o+rx) so its
+    # pgserver account can reach it; traversal (x) is all it needs: take the r back.
+    parents = list((base / "postgres").resolve().parents) if os.name == "posix" and os.geteuid() == 0 else []
+    modes = {p: p.stat().st_mode & 0o7777 for p in parents}
     server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
+    for parent, mode in modes.items():
+        now = parent.stat().st_mode & 0o7777
+        if now != (mode | (now & 0o011)):
+            parent.chmod(mode | (now & 0o011))
     url = server.get_uri()
     if require_password:
         url = _require_password(server, base / "postgres.password")
