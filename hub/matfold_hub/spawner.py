@@ -34,6 +34,8 @@ class MatfoldLocalSpawner(LocalProcessSpawner):
     home_dir_template = Unicode("/home/{username}", help="Home of a user's server; {username} is "
                                                         "the hub user name.").tag(config=True)
     notebooks_dir = Unicode("", help="Notebooks copied into each home on spawn, as the user.").tag(config=True)
+    service_account = Unicode("matfold-service", help="The service's account: never a user's "
+                                                      "(MatfoldHub.service_account).").tag(config=True)
 
     @property
     def account(self) -> str:
@@ -43,9 +45,6 @@ class MatfoldLocalSpawner(LocalProcessSpawner):
     @property
     def home_dir(self) -> str:
         return self.home_dir_template.format(username=self.user.name)
-
-    service_account = Unicode("matfold-service", help="The service's account: never a user's "
-                                                      "(MatfoldHub.service_account).").tag(config=True)
 
     def ensure_account(self):
         """Make the account and its private home if missing; returns its ``pwd`` entry.
