@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from matfold_hub.accounts import USERNAME_PATTERN
+from matfold_hub.auth import MIN_PASSWORD_LENGTH
 from matfold_hub.classrooms import classroom_groups, classroom_roles, load_classrooms
 from matfold_hub.profiles import (
     kubespawner_profile_list,
@@ -46,7 +48,16 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 5
 
 # --- who may log in ----------------------------------------------------------------------
-if matfold.authenticator == "shared-password":
+if matfold.authenticator == "native":
+    # own accounts: sign up at /hub/signup, an admin approves at /hub/authorize (auth.py)
+    c.JupyterHub.authenticator_class = "matfold_hub.auth.MatfoldNativeAuthenticator"
+    c.MatfoldNativeAuthenticator.admin_password_dir = str(data_dir)
+    c.NativeAuthenticator.minimum_password_length = MIN_PASSWORD_LENGTH
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = 5
+    c.NativeAuthenticator.seconds_before_next_try = 60
+    c.NativeAuthenticator.open_signup = False
+elif matfold.authenticator == "shared-password":  # single-user development only (settings.py)
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.user_password = matfold.password
 elif matfold.authenticator == "github":
@@ -78,6 +89,8 @@ else:
     # shared password: anyone with the password; OAuth: anyone the org/domain/group rules admit
     c.Authenticator.allow_all = not (matfold.allowed_organizations or matfold.allowed_groups)
 c.Authenticator.manage_groups = False
+# names become Unix accounts (mf-<name>) and folders (<data>/users/<name>): no '/', no '..'
+c.Authenticator.username_pattern = USERNAME_PATTERN
 
 # --- where user servers run ----------------------------------------------------------------
 service_url = f"http://127.0.0.1:{matfold.service_port}/services/matfold/"
@@ -85,7 +98,12 @@ c.Spawner.default_url = "/lab/tree/matfold-notebooks"
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 180
 c.Spawner.environment = {"MATFOLD_SERVICE_URL": service_url}
+# A server re-asks the hub about a token or cookie (revoked share, deleted user) after at
+# most this many seconds (JupyterHub's default: 300).
+server_args = [f"--HubOAuth.cache_max_age={matfold.auth_cache_seconds}"]
 c.Spawner.pre_spawn_hook = make_pre_spawn_hook(matfold.notebooks_dir, service_url)
+# user servers inherit only JupyterHub's env_keep (PATH, PYTHONPATH, LANG...) and the lines
+# above: the service's secrets (DATABASE_URL, STRIPE_*) stay in the service's environment.
 if matfold.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
     c.KubeSpawner.image = matfold.user_image
@@ -104,12 +122,20 @@ else:
         c.SystemdSpawner.dynamic_users = True
         c.SystemdSpawner.readonly_paths = ["/"]
         c.SystemdSpawner.readwrite_paths = ["/var/lib/private/{USERNAME}"]
+    elif matfold.per_user_accounts:
+        # Each user's server runs as their own Unix account mf-<name>, home <data>/users/<name>
+        # (0700), made on first spawn (spawner.py, accounts.py); matfold hub runs as root.
+        c.JupyterHub.spawner_class = "matfold_hub.spawner.MatfoldLocalSpawner"
+        c.MatfoldLocalSpawner.home_dir_template = str(data_dir / "users" / "{username}")
+        c.MatfoldLocalSpawner.account_prefix = matfold.account_prefix
+        c.MatfoldLocalSpawner.service_account = matfold.service_account
+        c.MatfoldLocalSpawner.notebooks_dir = matfold.notebooks_dir
     else:
-        # Local development: servers are processes of the hub's own Unix user.
+        # --single-user development: servers are processes of the hub's own Unix user.
         c.JupyterHub.spawner_class = "simple"
         c.SimpleLocalProcessSpawner.home_dir_template = str(data_dir / "users" / "{username}")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
-            c.Spawner.args = ["--allow-root"]
+            server_args.append("--allow-root")
     c.Spawner.cmd = [python, "-m", "jupyterhub.singleuser"]
     if matfold.mem_limit:
         c.Spawner.mem_limit = matfold.mem_limit
@@ -123,6 +149,8 @@ else:
         c.Spawner.options_form = form
         c.Spawner.options_from_form = options_from_form
     c.Spawner.apply_user_options = make_apply_user_options(gpu=matfold.gpu_profiles)
+
+c.Spawner.args = server_args
 
 # --- services beside the hub ------------------------------------------------------------------
 service_env = {"MATFOLD_SERVICE_PORT": str(matfold.service_port), "PATH": os.environ.get("PATH", "")}
@@ -139,6 +167,9 @@ services = [
         "command": [python, "-m", "matfold_services", "--port", str(matfold.service_port)],
         "environment": service_env,
         "oauth_no_confirm": True,
+        # on a multi-user hub the service (and its secrets) belong to an account of its own
+        **({"user": matfold.service_account, "cwd": str(data_dir / "service")}
+           if matfold.per_user_accounts else {}),
     },
     {
         "name": "idle-culler",
@@ -173,5 +204,6 @@ mark_children(c)  # every service and user server carries this run's id: none ou
 if os.environ.get("MATFOLD_HUB_DEBUG"):
     c.JupyterHub.log_level = "DEBUG"
     c.Spawner.debug = True
-print(f"matfold hub config: {matfold.authenticator} login, {matfold.spawner} spawner, "
-      f"data in {data_dir}", file=sys.stderr)
+mode = "single-user" if matfold.single_user else "per-user accounts" if matfold.per_user_accounts else ""
+print(f"matfold hub config: {matfold.authenticator} login, {matfold.spawner} spawner"
+      f"{f' ({mode})' if mode else ''}, data in {data_dir}", file=sys.stderr)

@@ -172,7 +172,7 @@ def _cmd_lab(args) -> int:
 def _cmd_hub(args) -> int:
     from matfold_hub.launcher import run_hub
 
-    return run_hub(port=args.port, data_dir=args.data_dir)
+    return run_hub(port=args.port, data_dir=args.data_dir, single_user=args.single_user)
 
 
 def _cmd_service(args) -> int:
@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default 8000)")
     hub.add_argument("--data-dir", default=None, help="hub state (default $MATFOLD_HUB_DIR or "
                                                        "~/.local/share/matfold/hub)")
+    hub.add_argument("--single-user", action="store_true",
+                     help="development: every user server runs as your own account, on 127.0.0.1 "
+                          "(without it each user gets their own Unix account: run as root)")
     hub.set_defaults(func=_cmd_hub)
 
     service = sub.add_parser("service", help="run the matfold service alone (development)")

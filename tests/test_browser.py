@@ -306,14 +306,15 @@ def test_hub_login_page_to_jupyterlab(tmp_path, page, artifacts_dir):
 
     outside = _blocked_requests(page)
     with HubProcess(tmp_path / "hub") as hub:
+        # the admin account matfold hub made, with the first password it printed
         page.goto(f"{hub.url}/hub/login")
-        page.fill("input#username_input", "researcher")
-        page.fill("input#password_input", hub.password)
+        page.fill("input#username_input", "admin")
+        page.fill("input#password_input", hub.admin_password("admin"))
         page.screenshot(path=str(artifacts_dir / "browser-hub-login.png"))
         page.click("input#login_submit, button#login_submit")
         # the hub spawns the server and sends the browser to JupyterLab in the notebooks
         try:
-            page.wait_for_url(f"{hub.url}/user/researcher/lab**", timeout=120_000)
+            page.wait_for_url(f"{hub.url}/user/admin/lab**", timeout=120_000)
         except Exception:
             page.screenshot(path=str(artifacts_dir / "browser-hub-failure.png"))
             print(page.url)

@@ -8,8 +8,11 @@ ipykernel, stopped by Ctrl-C with no process left behind.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
@@ -19,6 +22,19 @@ import websocket
 from matfold_hub.control import HubProcess
 
 pytestmark = pytest.mark.hub
+
+
+@pytest.fixture
+def hub_tmp():
+    """A folder for a hub's data outside pytest's ``/tmp/pytest-of-root`` (removed after).
+
+    The hub's per-user accounts must traverse the folders above their homes, and every
+    pytest run (ours or a neighbour's) chmods ``pytest-of-<user>`` back to 0700.
+    (HubProcess gives the accounts a prefix of its own and deletes them on stop.)
+    """
+    path = Path(tempfile.mkdtemp(prefix="matfold-hub-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _execute(base: str, token: str, code: str, timeout: float = 60) -> str:
@@ -67,8 +83,8 @@ def _left_behind(data_dir, ports) -> list[str]:
     return found
 
 
-def test_hub_user_server_kernel_service_and_clean_stop(tmp_path):
-    data_dir = tmp_path / "hub"
+def test_hub_user_server_kernel_service_and_clean_stop(hub_tmp):
+    data_dir = hub_tmp / "hub"
     hub = HubProcess(data_dir).start()
     try:
         api = hub.api
@@ -80,8 +96,10 @@ def test_hub_user_server_kernel_service_and_clean_stop(tmp_path):
         token = api.user_token("alice")
         base = hub.url + server["url"].rstrip("/")
 
-        # the user's home got the notebooks on first spawn
-        assert (data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb").is_file()
+        # the user's home got the notebooks on first spawn, owned by the user's own account
+        notebook = data_dir / "users" / "alice" / "matfold-notebooks" / "01_crystal_quickstart.ipynb"
+        assert notebook.is_file()
+        assert notebook.owner() == hub.throwaway_prefix + "alice"
 
         # a kernel in the user's server imports matfold and finds the service via the hub env
         out = _execute(base, token, "import matfold_kernel as mk\n"
@@ -116,11 +134,11 @@ def test_hub_user_server_kernel_service_and_clean_stop(tmp_path):
     assert "matfold: hub stopped" in log
 
 
-def test_classroom_instructor_manages_students_servers(tmp_path):
-    classes = tmp_path / "classes.yaml"
+def test_classroom_instructor_manages_students_servers(hub_tmp):
+    classes = hub_tmp / "classes.yaml"
     classes.write_text("chem101:\n  instructors: [ines]\n  students: [sam, sara]\n")
     outsider = "olga"
-    hub = HubProcess(tmp_path / "hub", env={"MATFOLD_HUB_CLASSROOMS": str(classes)}).start()
+    hub = HubProcess(hub_tmp / "hub", env={"MATFOLD_HUB_CLASSROOMS": str(classes)}).start()
     try:
         api = hub.api
         api.create_user(outsider)  # class members exist already: the hub loaded the group
@@ -148,8 +166,8 @@ def test_classroom_instructor_manages_students_servers(tmp_path):
         assert hub.stop() == 0
 
 
-def test_shared_server_two_users_one_live_notebook(tmp_path):
-    hub = HubProcess(tmp_path / "hub").start()
+def test_shared_server_two_users_one_live_notebook(hub_tmp):
+    hub = HubProcess(hub_tmp / "hub").start()
     try:
         api = hub.api
         for name in ("alice", "bob"):
@@ -167,8 +185,8 @@ def test_shared_server_two_users_one_live_notebook(tmp_path):
         shared = requests.post(f"{hub.url}/hub/api/shares/alice/", headers=alice, timeout=30,
                                json={"user": "bob"})
         assert shared.status_code in (200, 201), shared.text
-        # (the user server caches a token's permissions for up to 5 minutes: bob's
-        # earlier token stays refused until then, a fresh login sees the share at once)
+        # (the user server caches a token's permissions for up to 5 s, MatfoldHub.auth_cache_seconds:
+        # bob's earlier token is refused until then, a fresh one sees the share at once)
         bob = {"Authorization": f"token {api.user_token('bob', note='after share')}"}
         sessions = []
         for who in (alice, bob):

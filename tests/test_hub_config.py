@@ -59,11 +59,13 @@ def load_config(monkeypatch, tmp_path, **env) -> Config:
 
 
 def test_local_defaults(monkeypatch, tmp_path):
-    c = load_config(monkeypatch, tmp_path, MATFOLD_HUB_PASSWORD="correct-horse", MATFOLD_HUB_GPU="0",
-                    MATFOLD_HUB_API_TOKEN="a" * 32)
-    assert c.JupyterHub.authenticator_class == "shared-password"
-    assert c.SharedPasswordAuthenticator.user_password == "correct-horse"
-    assert c.JupyterHub.spawner_class == "simple"
+    c = load_config(monkeypatch, tmp_path, MATFOLD_HUB_GPU="0", MATFOLD_HUB_API_TOKEN="a" * 32,
+                    STRIPE_SECRET_KEY="sk_test_x", DATABASE_URL="postgresql://svc:pw@/db?host=/x")
+    # own accounts (sign-up + approval), one Unix account per user
+    assert c.JupyterHub.authenticator_class == "matfold_hub.auth.MatfoldNativeAuthenticator"
+    assert c.Authenticator.admin_users == {"admin"}
+    assert c.NativeAuthenticator.minimum_password_length == 10 and c.NativeAuthenticator.open_signup is False
+    assert c.JupyterHub.spawner_class == "matfold_hub.spawner.MatfoldLocalSpawner"
     assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")
     assert c.JupyterHub.allow_named_servers is True
     names = [s["name"] for s in c.JupyterHub.services]
@@ -72,12 +74,46 @@ def test_local_defaults(monkeypatch, tmp_path):
     assert admin["services"] == ["matfold-admin"]
     culler = next(s for s in c.JupyterHub.services if s["name"] == "idle-culler")
     assert "--timeout=3600" in culler["command"]
+    # the service runs as its own account and is the only one handed the secrets
+    service = next(s for s in c.JupyterHub.services if s["name"] == "matfold")
+    assert service["user"] == "matfold-service"
+    assert service["environment"]["STRIPE_SECRET_KEY"] == "sk_test_x"
+    assert service["environment"]["DATABASE_URL"].startswith("postgresql://svc:pw@")
+    assert "--HubOAuth.cache_max_age=5" in c.Spawner.args and "--allow-root" not in c.Spawner.args
     # the config's choices are valid for JupyterHub's classes
+    from matfold_hub.spawner import MatfoldLocalSpawner
+
+    spawner = MatfoldLocalSpawner(config=c, _mock=True, user=SimpleNamespace(name="root", url="/user/root/"))
+    assert spawner.default_url == "/lab/tree/matfold-notebooks"
+    assert spawner.account == "mf-root"  # a hub user named root never becomes root
+    assert spawner.home_dir == str(tmp_path / "hub" / "users" / "root")
+    assert spawner.user_env({}) == {"HOME": spawner.home_dir, "USER": "mf-root", "LOGNAME": "mf-root",
+                                    "SHELL": "/bin/bash"}
+    # what a user server inherits from the hub: env_keep and Spawner.environment, no secret
+    assert not {"DATABASE_URL", "MATFOLD_HUB_API_TOKEN"} & set(spawner.env_keep)
+    assert not any(k.startswith("STRIPE_") for k in spawner.env_keep)
+    assert "sk_test_x" not in str(spawner.environment) and "svc:pw" not in str(spawner.environment)
+
+
+def test_single_user_development_mode(monkeypatch, tmp_path):
+    c = load_config(monkeypatch, tmp_path, MATFOLD_HUB_SINGLE_USER="1", MATFOLD_HUB_AUTHENTICATOR="shared-password",
+                    MATFOLD_HUB_PASSWORD="correct-horse", MATFOLD_HUB_GPU="0", MATFOLD_HUB_IP="0.0.0.0")
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.SharedPasswordAuthenticator.user_password == "correct-horse"
+    assert c.JupyterHub.spawner_class == "simple"
+    assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")  # MATFOLD_HUB_IP is ignored
+    service = next(s for s in c.JupyterHub.services if s["name"] == "matfold")
+    assert "user" not in service
     from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
     from jupyterhub.spawner import SimpleLocalProcessSpawner
 
     assert SharedPasswordAuthenticator(config=c).user_password == "correct-horse"
     assert SimpleLocalProcessSpawner(config=c, _mock=True).default_url == "/lab/tree/matfold-notebooks"
+
+
+def test_shared_password_needs_single_user(monkeypatch, tmp_path):
+    with pytest.raises(Exception, match="shared-password.* only with --single-user"):
+        load_config(monkeypatch, tmp_path, MATFOLD_HUB_AUTHENTICATOR="shared-password")
 
 
 @pytest.mark.parametrize("name, env, cls, check", [
@@ -135,6 +171,20 @@ def test_k8s_values_parse_and_profiles_load(tmp_path, kubeconfig):
     jh = values["jupyterhub"]
     assert jh["hub"]["services"]["matfold"]["command"][:3] == ["python", "-m", "matfold_services"]
     assert jh["hub"]["extraEnv"]["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "matfold-database"
+    # secrets: in the hub pod, handed to the matfold service only, never to user pods
+    hub_c = Config()
+    hub_c.JupyterHub.services = [{"name": name, **spec} for name, spec in jh["hub"]["services"].items()]
+    secrets = {"DATABASE_URL": "postgresql://u:pw@db/matfold", "STRIPE_SECRET_KEY": "sk_live_x", "HOME": "/root"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in secrets.items():
+            mp.setenv(key, value)
+        for snippet in jh["hub"]["extraConfig"].values():
+            exec(snippet, {"c": hub_c})
+    service_env = hub_c.JupyterHub.services[0]["environment"]
+    assert service_env == {"DATABASE_URL": secrets["DATABASE_URL"], "STRIPE_SECRET_KEY": "sk_live_x"}
+    assert hub_c.KubeSpawner.args == ["--HubOAuth.cache_max_age=5"]
+    user_env = json.dumps(jh["singleuser"])
+    assert not any(word in user_env for word in ("DATABASE_URL", "STRIPE", "secretKeyRef"))
     assert jh["cull"]["enabled"] is True
     assert values["dask-gateway"]["gateway"]["auth"]["type"] == "jupyterhub"
     # the profile list z2jh would hand KubeSpawner loads there, and matches our own

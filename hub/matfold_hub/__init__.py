@@ -1,5 +1,11 @@
-"""matfold_hub: how users reach matfold: ``matfold lab`` alone, ``matfold hub`` for a JupyterHub."""
+"""matfold_hub: how users reach matfold: ``matfold lab`` alone, ``matfold hub`` for a JupyterHub.
 
+The JupyterHub classes (``auth.MatfoldNativeAuthenticator``, ``spawner.MatfoldLocalSpawner``)
+are named by import string in jupyterhub_config.py and not imported here: ``matfold lab``
+works without the hub's extras.
+"""
+
+from .accounts import check_username, system_username
 from .classrooms import Classroom, classroom_groups, classroom_roles, load_classrooms
 from .lab import lab_command, run_lab
 from .launcher import config_file, run_hub
@@ -12,6 +18,7 @@ __all__ = [
     "Classroom",
     "MatfoldHub",
     "Profile",
+    "check_username",
     "classroom_groups",
     "classroom_roles",
     "config_file",
@@ -22,4 +29,5 @@ __all__ = [
     "load_classrooms",
     "run_hub",
     "run_lab",
+    "system_username",
 ]

@@ -7,6 +7,7 @@ Used by the end-to-end tests and ``benchmarks/hub.py``; handy for automation wit
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -72,16 +73,28 @@ class HubProcess:
     """``matfold hub`` in a subprocess on a free port, with its own data folder.
 
     Use as a context manager; leaving it sends Ctrl-C (SIGINT) to the hub's
-    process group and waits for everything to stop.
+    process group and waits for everything to stop. By default the hub is the
+    multi-user one (own accounts, one Unix account per user: run as root);
+    ``single_user=True`` adds ``--single-user``.
+
+    With ``throwaway_accounts`` (the default, for tests and benchmarks) the Unix
+    accounts get a prefix of this instance only (``t1a2b3c-alice``), deleted by
+    :meth:`stop`, unless the environment names ``MATFOLD_HUB_ACCOUNT_PREFIX``.
     """
 
-    def __init__(self, data_dir, port: int | None = None, env: dict | None = None, log=None):
+    def __init__(self, data_dir, port: int | None = None, env: dict | None = None, log=None,
+                 single_user: bool = False, throwaway_accounts: bool = True):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.token = secrets.token_hex(16)
-        self.password = secrets.token_urlsafe(12)
-        self.env = dict(os.environ, MATFOLD_HUB_API_TOKEN=self.token, MATFOLD_HUB_PASSWORD=self.password,
-                        **(env or {}))
+        self.single_user = single_user
+        self.env = dict(os.environ, MATFOLD_HUB_API_TOKEN=self.token, **(env or {}))
+        self.throwaway_prefix = None
+        if throwaway_accounts and "MATFOLD_HUB_ACCOUNT_PREFIX" not in self.env:
+            self.throwaway_prefix = self.env["MATFOLD_HUB_ACCOUNT_PREFIX"] = "t" + secrets.token_hex(3) + "-"
+        for key in ("MATFOLD_HUB_PASSWORD", "MATFOLD_HUB_ADMIN_PASSWORD"):
+            if key not in (env or {}):
+                self.env.pop(key, None)
         if "DATABASE_URL" not in (env or {}):
             self.env.pop("DATABASE_URL", None)  # use the embedded Postgres
         self.log_path = Path(log) if log else self.data_dir / "hub.log"
@@ -92,8 +105,10 @@ class HubProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         exe = Path(sys.executable).parent / "matfold"
         command = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "matfold_kernel"]),
-                   "hub", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self._log = open(self.log_path, "w")
+                   "hub", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                   *(["--single-user"] if self.single_user else [])]
+        # the log shows the admin's first password: readable by us only
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
         self.process = subprocess.Popen(command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -113,6 +128,32 @@ class HubProcess:
     def api(self) -> HubAPI:
         return HubAPI(self.url, self.token)
 
+    def admin_password(self, name: str = "admin") -> str:
+        """The first password of admin `name`, as ``matfold hub`` printed it on start."""
+        match = re.search(rf"matfold: admin '{re.escape(name)}', first password (\S+) ", self.log_path.read_text())
+        if not match:
+            raise LookupError(f"matfold hub printed no password for admin {name!r}")
+        return match.group(1)
+
+    def _form(self, session: requests.Session, path: str, data: dict) -> requests.Response:
+        """POST a hub form the way a browser does (the _xsrf cookie and field)."""
+        session.get(f"{self.url}/hub/{path}", timeout=30)
+        data = {**data, "_xsrf": session.cookies.get("_xsrf", "")}
+        return session.post(f"{self.url}/hub/{path}", data=data, timeout=30, allow_redirects=False)
+
+    def login(self, name: str, password: str) -> requests.Session | None:
+        """Log in through the login form; a session with the hub's cookie, or None if refused."""
+        session = requests.Session()
+        response = self._form(session, "login", {"username": name, "password": password})
+        if response.status_code == 302 and any(c.name == "jupyterhub-hub-login" for c in session.cookies):
+            return session
+        return None
+
+    def signup(self, name: str, password: str) -> requests.Response:
+        """Sign up through NativeAuthenticator's form (the account waits for approval)."""
+        return self._form(requests.Session(), "signup",
+                          {"username": name, "signup_password": password, "signup_password_confirmation": password})
+
     def stop(self, timeout: float = 60) -> int:
         """Ctrl-C the whole process group, as a terminal would; returns the exit code."""
         if self.process is None:
@@ -127,6 +168,14 @@ class HubProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._log.close()
+        if self.throwaway_prefix:
+            import pwd
+
+            from .accounts import delete_account
+
+            for entry in pwd.getpwall():
+                if entry.pw_name.startswith(self.throwaway_prefix):
+                    delete_account(entry.pw_name)
         return code
 
     def __enter__(self) -> HubProcess:

@@ -59,7 +59,7 @@ def hub_password(data_dir: Path) -> tuple[str, bool]:
     return password, True
 
 
-def run_hub(port: int = 8000, data_dir=None) -> int:
+def run_hub(port: int = 8000, data_dir=None, single_user: bool = False) -> int:
     """Run the local matfold JupyterHub in the foreground until Ctrl-C.
 
     Parameters
@@ -68,6 +68,9 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
         Public port on 127.0.0.1 (the proxy).
     data_dir : str or Path, optional
         Hub state; default ``$MATFOLD_HUB_DIR`` or ``~/.local/share/matfold/hub``.
+    single_user : bool
+        Development mode: every user server runs as this process's own account. Without
+        it (and with the local spawner) each user gets their own Unix account: needs root.
 
     Returns
     -------
@@ -89,24 +92,30 @@ def run_hub(port: int = 8000, data_dir=None) -> int:
     env.setdefault("MATFOLD_HUB_INTERNAL_PORT", str(free_port()))
     env.setdefault("MATFOLD_PROXY_API_PORT", str(free_port()))
     env.setdefault("MATFOLD_SERVICE_PORT", str(free_port()))
-    authenticator = env.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password")
+    from .isolation import announce, plan_hub, secure_data_dir
+
+    plan = plan_hub(env, data_dir, single_user)  # exit 2: multi-user without root, shared password
     generated = False
-    if authenticator == "shared-password":
+    if plan.authenticator == "shared-password":
         env["MATFOLD_HUB_PASSWORD"], generated = hub_password(data_dir)
     database = None
     if not env.get("DATABASE_URL"):
         from matfold_services.db import start_embedded
 
-        database, env["DATABASE_URL"] = start_embedded(data_dir)
+        database, env["DATABASE_URL"] = start_embedded(data_dir, require_password=True,
+                                                       socket_account=plan.socket_account)
         supervision.watch_postgres(database)  # restart it if it dies
         print(f"matfold: embedded Postgres in {data_dir / 'postgres'}", flush=True)
+    secure_data_dir(data_dir, plan.per_user)
     print(f"matfold: JupyterHub on http://127.0.0.1:{port}", flush=True)
-    if authenticator == "shared-password":
+    announce(plan)
+    if plan.authenticator == "shared-password":
         shown = env["MATFOLD_HUB_PASSWORD"] if generated else "$MATFOLD_HUB_PASSWORD"
         print(f"matfold: log in with any user name and the password {shown}", flush=True)
     print("matfold: press Ctrl-C to stop the hub, user servers and database", flush=True)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
-    process = subprocess.Popen(command, env=env, cwd=data_dir, **supervision.popen_kwargs())
+    # umask 077: the hub's sqlite, logs and pid files are root's alone
+    process = subprocess.Popen(command, env=env, cwd=data_dir, **supervision.popen_kwargs(umask=0o077))
     code = 0
     supervision.stop_on_sigterm()  # `kill PID`, systemd: the same clean stop as Ctrl-C
     try:

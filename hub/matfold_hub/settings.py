@@ -15,7 +15,7 @@ from traitlets.config import Configurable
 
 __all__ = ["MatfoldHub", "AUTHENTICATORS", "SPAWNERS", "default_data_dir"]
 
-AUTHENTICATORS = ("shared-password", "github", "google", "orcid")
+AUTHENTICATORS = ("native", "shared-password", "github", "google", "orcid")
 SPAWNERS = ("local", "systemd", "kubernetes")
 
 
@@ -41,23 +41,78 @@ def _env_list(name: str) -> list[str]:
 class MatfoldHub(Configurable):
     """How this matfold hub authenticates, spawns and serves."""
 
+    single_user = Bool(
+        help="Development mode: every user server runs as the hub's own Unix account, on "
+             "127.0.0.1 only; shared-password login is allowed only here. Without it the local "
+             "spawner gives each user their own account (needs root). Env: MATFOLD_HUB_SINGLE_USER=1.",
+    ).tag(config=True)
+
+    @default("single_user")
+    def _single_user_default(self):
+        return os.environ.get("MATFOLD_HUB_SINGLE_USER", "").strip().lower() in ("1", "true", "yes")
+
     authenticator = Unicode(
-        help="Login method: shared-password (local/dev), github, google or orcid. "
-             "Env: MATFOLD_HUB_AUTHENTICATOR.",
+        help="Login method: native (own accounts: sign-up, admin approval; the default), "
+             "github, google, orcid, or shared-password (one password for every name; "
+             "single-user development only). Env: MATFOLD_HUB_AUTHENTICATOR.",
     ).tag(config=True)
 
     @default("authenticator")
     def _authenticator_default(self):  # traitlets does not validate defaults: check here too
-        return _choice(os.environ.get("MATFOLD_HUB_AUTHENTICATOR", "shared-password"),
-                       AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR")
+        return self._check_login(_choice(os.environ.get("MATFOLD_HUB_AUTHENTICATOR", "native"),
+                                         AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR"))
 
     @validate("authenticator")
     def _check_authenticator(self, proposal):
-        return _choice(proposal["value"], AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR")
+        return self._check_login(_choice(proposal["value"], AUTHENTICATORS, "MATFOLD_HUB_AUTHENTICATOR"))
+
+    def _check_login(self, value: str) -> str:
+        if value == "shared-password" and not self.single_user:
+            raise ValueError("MATFOLD_HUB_AUTHENTICATOR='shared-password' lets anyone log in as anyone; "
+                             "it is allowed only with --single-user (MATFOLD_HUB_SINGLE_USER=1)")
+        return value
+
+    account_prefix = Unicode(
+        help="Prefix of the Unix account of each hub user (local spawner, multi-user): hub user "
+             "'root' runs as 'mf-root', never as root. Env: MATFOLD_HUB_ACCOUNT_PREFIX.",
+    ).tag(config=True)
+
+    @default("account_prefix")
+    def _prefix_default(self):
+        return self._check_prefix(os.environ.get("MATFOLD_HUB_ACCOUNT_PREFIX", "mf-"))
+
+    @validate("account_prefix")
+    def _check_prefix_trait(self, proposal):
+        return self._check_prefix(proposal["value"])
+
+    @staticmethod
+    def _check_prefix(value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,7}-", value):
+            raise ValueError(f"MATFOLD_HUB_ACCOUNT_PREFIX={value!r}; use 1-8 lower-case letters or "
+                             "digits (starting with a letter) and a final '-', e.g. 'mf-'")
+        return value
+
+    service_account = Unicode(
+        "matfold-service",
+        help="Unix account the matfold service runs as on a multi-user local hub (made by "
+             "matfold hub). Env: MATFOLD_SERVICE_ACCOUNT.",
+    ).tag(config=True)
+
+    @default("service_account")
+    def _service_account_default(self):
+        return os.environ.get("MATFOLD_SERVICE_ACCOUNT", "matfold-service")
+
+    @property
+    def per_user_accounts(self) -> bool:
+        """Whether each user's server runs under its own Unix account (local, not single-user)."""
+        return self.spawner == "local" and not self.single_user
 
     spawner = Unicode(
-        help="Where user servers run: local (processes of the hub's user), systemd (one "
-             "machine, resource limits) or kubernetes. Env: MATFOLD_HUB_SPAWNER.",
+        help="Where user servers run: local (a process of each user's own Unix account; with "
+             "single_user, of the hub's account), systemd (one machine, resource limits) or "
+             "kubernetes. Env: MATFOLD_HUB_SPAWNER.",
     ).tag(config=True)
 
     @default("spawner")
@@ -75,11 +130,18 @@ class MatfoldHub(Configurable):
     def _data_dir_default(self):
         return str(default_data_dir())
 
-    ip = Unicode("127.0.0.1", help="Address the proxy listens on. Env: MATFOLD_HUB_IP.").tag(config=True)
+    ip = Unicode("127.0.0.1", help="Address the proxy listens on (always 127.0.0.1 in single-user "
+                                   "mode). Env: MATFOLD_HUB_IP.").tag(config=True)
 
     @default("ip")
     def _ip_default(self):
-        return os.environ.get("MATFOLD_HUB_IP", "127.0.0.1")
+        return "127.0.0.1" if self.single_user else os.environ.get("MATFOLD_HUB_IP", "127.0.0.1")
+
+    @validate("ip")
+    def _check_ip(self, proposal):
+        if self.single_user and proposal["value"] != "127.0.0.1":
+            raise ValueError(f"ip={proposal['value']!r}: a single-user hub listens on 127.0.0.1 only")
+        return proposal["value"]
 
     port = Integer(8000, help="Port of the public proxy. Env: MATFOLD_HUB_PORT.").tag(config=True)
 
@@ -87,8 +149,8 @@ class MatfoldHub(Configurable):
     def _port_default(self):
         return int(os.environ.get("MATFOLD_HUB_PORT", "8000"))
 
-    password = Unicode(help="Shared password of the local authenticator. Env: MATFOLD_HUB_PASSWORD "
-                            "(matfold hub generates and prints one when unset).").tag(config=True)
+    password = Unicode(help="Shared password of the shared-password login (single-user only). Env: "
+                            "MATFOLD_HUB_PASSWORD (matfold hub generates and prints one when unset).").tag(config=True)
 
     @default("password")
     def _password_default(self):
@@ -101,11 +163,14 @@ class MatfoldHub(Configurable):
     def _api_token_default(self):
         return os.environ.get("MATFOLD_HUB_API_TOKEN", "")
 
-    admin_users = List(Unicode(), help="Hub admins. Env: MATFOLD_HUB_ADMINS (comma-separated).").tag(config=True)
+    admin_users = List(Unicode(), help="Hub admins. Env: MATFOLD_HUB_ADMINS (comma-separated; "
+                                       "default 'admin' with native login, none with OAuth).").tag(config=True)
 
     @default("admin_users")
     def _admins_default(self):
-        return _env_list("MATFOLD_HUB_ADMINS")
+        if "MATFOLD_HUB_ADMINS" in os.environ:
+            return _env_list("MATFOLD_HUB_ADMINS")
+        return ["admin"] if self.authenticator == "native" else []
 
     allowed_users = List(Unicode(), help="Only these users may log in (empty: anyone the "
                                           "authenticator accepts). Env: MATFOLD_HUB_ALLOWED_USERS.").tag(config=True)
@@ -206,6 +271,15 @@ class MatfoldHub(Configurable):
         from .profiles import gpus_visible
 
         return self.spawner == "kubernetes" or gpus_visible()
+
+    auth_cache_seconds = Integer(
+        5, help="Seconds a user server trusts its cached answer about a token or cookie "
+                "(HubOAuth.cache_max_age): a revoked share or deleted user is refused after at most "
+                "this long. Env: MATFOLD_HUB_AUTH_CACHE_SECONDS.").tag(config=True)
+
+    @default("auth_cache_seconds")
+    def _auth_cache_default(self):
+        return int(os.environ.get("MATFOLD_HUB_AUTH_CACHE_SECONDS", "5"))
 
     python = Unicode(sys.executable, help="Python that runs services and user servers.").tag(config=True)
 

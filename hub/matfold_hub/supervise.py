@@ -90,7 +90,7 @@ def mark_children(config) -> None:
     environment = dict(config.Spawner.environment) if "environment" in config.Spawner else {}
     environment[MARKER] = instance
     config.Spawner.environment = environment
-    for section in ("LocalProcessSpawner", "SimpleLocalProcessSpawner", "SystemdSpawner"):
+    for section in ("LocalProcessSpawner", "MatfoldLocalSpawner", "SimpleLocalProcessSpawner", "SystemdSpawner"):
         if section in config and "environment" in config[section]:
             config[section].environment = {**config[section].environment, MARKER: instance}
     services = config.JupyterHub.services if "services" in config.JupyterHub else []
@@ -413,11 +413,12 @@ class PostgresSupervisor(threading.Thread):
              f"in {time.monotonic() - started:.1f} s{note}")
 
 
-def _pdeathsig_setter():
+def _pdeathsig_setter(umask: int | None = None):
     """A function for ``preexec_fn`` that asks Linux to SIGTERM the child when we die.
 
     libc is loaded here, in the parent: the child (between fork and exec, with other
-    threads' locks frozen) only makes the one system call.
+    threads' locks frozen) only makes the system calls. With `umask`, the child also
+    sets that file-mode mask (the hub's files then are its account's alone).
     """
     import ctypes
 
@@ -425,6 +426,8 @@ def _pdeathsig_setter():
     sigterm = int(signal.SIGTERM)
 
     def set_pdeathsig() -> None:
+        if umask is not None:
+            os.umask(umask)
         prctl(1, sigterm)  # PR_SET_PDEATHSIG
 
     return set_pdeathsig
@@ -467,9 +470,14 @@ class HubSupervision:
         os.close(read)
         self._pipe = write  # not inheritable: only this process holds it
 
-    def popen_kwargs(self) -> dict:
-        """Extra ``subprocess.Popen`` arguments for JupyterHub: it gets SIGTERM if we die."""
-        return {"preexec_fn": _pdeathsig_setter()} if sys.platform.startswith("linux") else {}
+    def popen_kwargs(self, umask: int | None = None) -> dict:
+        """Extra ``subprocess.Popen`` arguments for JupyterHub: it gets SIGTERM if we die.
+
+        `umask`, when given, is set in the child too (on every platform).
+        """
+        if sys.platform.startswith("linux"):
+            return {"preexec_fn": _pdeathsig_setter(umask)}
+        return {"preexec_fn": (lambda: os.umask(umask))} if umask is not None else {}
 
     @staticmethod
     def stop_on_sigterm() -> None:

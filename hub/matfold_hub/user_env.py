@@ -35,10 +35,17 @@ def make_pre_spawn_hook(notebooks_dir: str, service_url: str):
 
     def pre_spawn_hook(spawner):
         home = getattr(spawner, "home_dir", None)
-        if home:
+        # MatfoldLocalSpawner makes the home and copies as the user itself (spawner.py)
+        if home and not hasattr(spawner, "ensure_account"):
             Path(home).mkdir(parents=True, exist_ok=True)
             if notebooks_dir:
                 copy_notebooks(notebooks_dir, home)
         spawner.environment.setdefault("MATFOLD_SERVICE_URL", service_url)
 
     return pre_spawn_hook
+
+
+if __name__ == "__main__":  # python -m matfold_hub.user_env SOURCE HOME (run as the home's user)
+    import sys
+
+    copy_notebooks(sys.argv[1], sys.argv[2])

@@ -90,10 +90,23 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
 
 
-def start_embedded(data_dir=None):
+def start_embedded(data_dir=None, *, require_password: bool = False, socket_account: str | None = None):
     """Start (or join) the embedded Postgres with pgvector in ``<data_dir>/postgres``.
 
     It stops when the last process using it exits. Returns ``(server, url)``.
+
+    Parameters
+    ----------
+    require_password : bool
+        Give the ``postgres`` role a generated password (kept ``0600`` in
+        ``<data_dir>/postgres.password``) and switch ``pg_hba.conf`` from pgserver's
+        ``trust`` to ``scram-sha-256``, so reaching the socket is not enough to connect.
+        The returned URL carries the password. Used by ``matfold hub``.
+    socket_account : str, optional
+        As root: the one other account allowed to reach the socket inside the data folder.
+        It joins the folder's group (pgserver's own) and the folder becomes ``0710``
+        (traverse only; files stay ``0600``); both survive a restart of Postgres, which
+        resets the folder's owner and group but not its mode.
 
     Raises
     ------
@@ -110,5 +123,77 @@ def start_embedded(data_dir=None):
             "or set DATABASE_URL to a Postgres server with pgvector") from None
     base = Path(data_dir or default_data_dir())
     base.mkdir(parents=True, exist_ok=True)  # pgserver wants the parent of its data folder to exist
+    # As root, pgserver makes every folder above the data folder listable (g+rx,o+rx) so its
+    # pgserver account can reach it; traversal (x) is all it needs: take the r back.
+    parents = list((base / "postgres").resolve().parents) if os.name == "posix" and os.geteuid() == 0 else []
+    modes = {p: p.stat().st_mode & 0o7777 for p in parents}
     server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
-    return server, server.get_uri()
+    for parent, mode in modes.items():
+        now = parent.stat().st_mode & 0o7777
+        if now != (mode | (now & 0o011)):
+            parent.chmod(mode | (now & 0o011))
+    url = server.get_uri()
+    if require_password:
+        url = _require_password(server, base / "postgres.password")
+    if socket_account:
+        _open_socket_to(Path(server.pgdata), socket_account)
+    return server, url
+
+
+def _open_socket_to(pgdata: Path, account: str) -> None:
+    """Put `account` in the data folder's group and make the folder ``0710``."""
+    import grp
+    import pwd
+    import subprocess
+
+    from matfold_kernel.errors import MatfoldError
+
+    group = grp.getgrgid(pgdata.stat().st_gid)
+    if group.gr_gid == 0:
+        raise MatfoldError(f"{pgdata} belongs to group root; refusing to give {account!r} that group")
+    if account not in group.gr_mem and pwd.getpwnam(account).pw_gid != group.gr_gid:
+        done = subprocess.run(["usermod", "--append", "--groups", group.gr_name, account],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise MatfoldError(f"usermod could not add {account!r} to group {group.gr_name!r}: {done.stderr.strip()}")
+    pgdata.chmod(0o710)  # Postgres accepts 0700, 0750 and 0710 for its data folder
+
+
+_SCRAM_HBA = ("# written by matfold: every connection needs the password (postgres.password)\n"
+              "local all all scram-sha-256\n"
+              "host all all 127.0.0.1/32 scram-sha-256\n"
+              "host all all ::1/128 scram-sha-256\n")
+
+
+def _require_password(server, password_file: Path) -> str:
+    """Password on the ``postgres`` role and scram in pg_hba.conf; returns the URL with it."""
+    import secrets
+    from urllib.parse import quote
+
+    import psycopg
+    from psycopg import sql
+
+    from matfold_kernel.errors import MatfoldError
+
+    plain = server.get_uri()
+    hba = Path(server.pgdata) / "pg_hba.conf"
+    if password_file.is_file():
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(24)
+        try:
+            with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+        except psycopg.OperationalError as exc:
+            raise MatfoldError(
+                f"the embedded Postgres in {server.pgdata} asks for a password but {password_file} is "
+                f"missing ({str(exc).strip().splitlines()[0]}); restore that file or remove the folder") from None
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+    url = plain.replace("postgres:@", f"postgres:{quote(password, safe='')}@", 1)
+    if hba.read_text() != _SCRAM_HBA:
+        hba.write_text(_SCRAM_HBA)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+    return url
