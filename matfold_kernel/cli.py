@@ -295,6 +295,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except (MemoryError, RecursionError, OverflowError) as exc:
+        # resource exhaustion on an input the checks let through: still the input's fault
+        if os.environ.get("MATFOLD_DEBUG"):
+            raise
+        what = ("out of memory" if isinstance(exc, MemoryError) else
+                "nesting too deep" if isinstance(exc, RecursionError) else "a number too large")
+        print(f"matfold {args.command}: error: {what} while processing the input; check it "
+              "(cell, scale factor, atom counts)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
