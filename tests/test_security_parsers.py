@@ -294,3 +294,156 @@ def test_lone_surrogate_is_refused_without_echoing_it():
     message = str(info.value)
     assert "U+D800" in message
     message.encode("utf-8")  # the message itself can be sent
+
+
+# --- the service route, in-process on a real Postgres, with a stand-in for the hub's auth ---
+
+
+class _Users:
+    """Stands in for JupyterHub's ``HubAuth``: ``token <name>`` is user <name>."""
+
+    async def user_for_token(self, token, sync=False):
+        return {"name": token, "kind": "user"} if token in ("alice", "bob") else None
+
+
+@pytest.fixture(scope="module")
+def service(postgres, tmp_path_factory):
+    """The service's app with a project of alice's (bob is an editor); yields (client, project id)."""
+    import uuid
+
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    name = "t_security_parsers_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DATABASE_URL", postgres.get_uri().replace("/postgres?", f"/{name}?", 1))
+    patch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    from matfold_services import PREFIX
+    from matfold_services.app import create_app
+    from matfold_services.structures import shutdown
+
+    app = create_app()
+    app.state.hub_auth = _Users()
+    with TestClient(app) as client:
+        client.api = f"{PREFIX}/api/"
+        project = client.post(client.api + "projects", json={"name": "hostile"},
+                              headers={"Authorization": "token alice"}).json()["id"]
+        client.put(client.api + f"projects/{project}/members/bob", json={"role": "editor"},
+                   headers={"Authorization": "token alice"})
+        yield client, project
+    shutdown()
+    app.state.sessionmaker.kw["bind"].dispose()
+    patch.undo()
+    with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def post_material(service, body, who="bob"):
+    client, project = service
+    return client.post(client.api + f"projects/{project}/materials", json=body,
+                       headers={"Authorization": f"token {who}"})
+
+
+def test_route_saves_text_and_dicts_and_reads_them_back(service, lifepo4_cif, batio3_cif):
+    from matfold_kernel.store.records import MaterialRecord
+
+    client, _ = service
+    saved = [post_material(service, {"structure": lifepo4_cif.read_text()}),
+             post_material(service, {"structure": read_structure(batio3_cif).as_dict()}),
+             post_material(service, {"structure": (STRUCTURES / "POSCAR-Pc").read_text(), "format": "poscar"})]
+    assert [r.status_code for r in saved] == [201, 201, 201], [r.text for r in saved]
+    assert [r.json()["reduced_formula"] for r in saved[:2]] == ["LiFePO4", "BaTiO3"]
+    got = client.get(client.api + f"materials/{saved[0].json()['id']}", headers={"Authorization": "token bob"})
+    record = MaterialRecord.from_json(got.json())
+    original = read_structure(lifepo4_cif)
+    assert record.structure.lattice == original.lattice and list(record.structure) == list(original)
+
+
+@pytest.mark.parametrize("text", PATHS)
+def test_route_never_reads_a_path(service, text):
+    r = post_material(service, {"structure": text})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("structure text: ") and "root:" not in detail and "no such file" not in detail
+    missing = post_material(service, {"structure": text[:-1] + ("y" if text[-1] != "y" else "z")})
+    assert missing.json()["detail"] == detail  # an existing path answers exactly like a missing one
+
+
+@pytest.mark.parametrize("where", sorted(DICTS))
+def test_route_refuses_objects_to_decode(service, where):
+    r = post_material(service, {"structure": DICTS[where]})
+    assert r.status_code == 422 and "accepted" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("name, fragment", BOMBS, ids=[b[0] for b in BOMBS])
+def test_route_refuses_the_bombs(service, name, fragment):
+    r = post_material(service, {"structure": hostile_text(name)})
+    assert r.status_code == 422 and fragment in r.json()["detail"], r.text
+
+
+def test_route_bounds_size_format_and_roles(service, batio3_cif):
+    big = post_material(service, {"structure": "x" * (2 * 1024 * 1024 + 1)})
+    assert big.status_code == 422 and "2 MiB" in big.text
+    wrong = post_material(service, {"structure": batio3_cif.read_text(), "format": "pdb"})
+    assert wrong.status_code == 422
+    outsider = post_material(service, {"structure": batio3_cif.read_text()}, who="nobody")
+    assert outsider.status_code == 401
+
+
+def test_worker_timeout_and_memory_cap_are_422_and_the_pool_recovers(lifepo4_cif):
+    from matfold_services.structures import StructureRejected, StructureWorkers
+
+    big = read_structure(lifepo4_cif)
+    big.make_supercell([5, 5, 5])  # 3,500 atoms: seconds of symmetry analysis
+    data = structure_to_dict(big)
+    workers = StructureWorkers(timeout=0.3, workers=1)
+    try:
+        with pytest.raises(StructureRejected) as slow:
+            workers.parse(data)
+        assert slow.value.status == 422 and "longer than 0.3 s" in slow.value.detail
+        workers.timeout = 60
+        assert workers.parse(lifepo4_cif.read_text())["info"]["spacegroup_symbol"] == "Pnma"
+    finally:
+        workers.shutdown()
+    tight = StructureWorkers(memory=32 << 20, workers=1, timeout=60)
+    try:
+        with pytest.raises(StructureRejected) as heavy:
+            tight.parse(data)
+        assert heavy.value.status == 422
+        assert "memory" in heavy.value.detail.lower() or "MemoryError" in heavy.value.detail
+    finally:
+        tight.shutdown()
+
+
+def test_cif_expansion_is_bounded_before_pymatgen_runs(batio3_cif):
+    # 105 generic sites × 192 operations = 20,160 generated sites: refused at once
+    # (pymatgen would spend ~30 s comparing them), where 104 rows would be read
+    from matfold_kernel.crystal.io import MAX_CIF_EXPANSION
+
+    text = batio3_cif.read_text()
+    start, end = text.index("  1  'x, y, z'"), text.index("loop_", text.index("  1  'x, y, z'"))
+    ops = [op.split(None, 1)[1] for op in text[start:end].splitlines(keepends=True)] * 4
+    rows = MAX_CIF_EXPANSION // len(ops) + 1
+    atoms = "".join(f"  Na  Na{k}  1  0.{k:03d}1  0.2{k:03d}  0.3{k:03d}  1\n" for k in range(rows))
+    loop = text[text.index("loop_", end):]
+    header = loop[: loop.index("\n  ", loop.index("_atom_site_occupancy")) + 1]
+    cif = text[:start] + "".join(f"  {k + 1}  {op}" for k, op in enumerate(ops)) + text[end:text.index("loop_", end)]
+    with pytest.raises(MatfoldInputError, match=r"105 atom sites × 192 symmetry operations"):
+        parse_structure(cif + header + atoms)
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ('{"structure": "data_x\\n_cell_length_a \\ud800\\n"}', "U+D800"),
+    ('{"structure": {"lattice": {"matrix": [[NaN, 0, 0], [0, 1, 0], [0, 0, 1]]}, "sites": []}}',
+     "lattice.matrix[0]: nan is not a finite number"),
+    ('{"structure": {"lattice": {"matrix": [[1e999, 0, 0], [0, 1, 0], [0, 0, 1]]}, "sites": []}}',
+     "lattice.matrix[0]: inf is not a finite number"),
+])
+def test_route_unencodable_or_non_finite_structures_are_422(service, raw, fragment):
+    client, project = service
+    r = client.post(client.api + f"projects/{project}/materials", content=raw.encode(),
+                    headers={"Authorization": "token bob", "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert fragment in r.text

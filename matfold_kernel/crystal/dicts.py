@@ -105,7 +105,7 @@ def _object(value, where: str, kind: str, budget: _Budget, required: tuple[str, 
     if "@callable" in value:
         budget.fail(where, "@callable is never accepted: matfold does not call functions named in data")
     if module is not None or cls is not None:
-        if (module, cls) not in ALLOWED_CLASSES[kind]:
+        if not isinstance(module, str) or not isinstance(cls, str) or (module, cls) not in ALLOWED_CLASSES[kind]:
             allowed = ", ".join(sorted(f"{m}.{c}" for m, c in ALLOWED_CLASSES[kind]))
             budget.fail(where, f"@module {str(module)[:80]!r} / @class {str(cls)[:80]!r} is not accepted; "
                                f"a {kind} here must be {allowed} (nothing else is imported)")
@@ -267,13 +267,13 @@ def structure_from_dict(data, *, name: str = "structure", validate: bool = True,
                 _plain(item, f"{where}.{key}", budget, 2)
         try:
             built.append(PeriodicSite(species, coords, lattice, coords_are_cartesian=cartesian,
-                                      properties=dict(props), label=label, skip_checks=True))
-        except (ValueError, TypeError, KeyError) as exc:
+                                      properties=dict(props), label=label))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             budget.fail(where, f"is not a valid site ({str(exc)[:160]})")
     try:
         structure = Structure.from_sites(built, charge=None if charge is None else float(charge),
                                          properties=dict(properties))
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise MatfoldInputError(f"is not a valid structure ({str(exc)[:200]})", name) from None
     if validate:
         validate_structure(structure, name, allow_overlap=allow_overlap)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import json
+import logging
 import os
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -113,6 +114,10 @@ def parse_request_structure(structure, format: str | None = None) -> dict:
     except (MemoryError, RecursionError, OverflowError) as exc:
         return {"error": f"structure: {type(exc).__name__} while parsing; the input is far larger than "
                          "a crystal needs"}
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not become a 500 for the sender
+        logging.getLogger("matfold.services").exception("unexpected error parsing a structure")
+        return {"error": f"structure: the parser failed unexpectedly ({type(exc).__name__}); this is a "
+                         "matfold bug, please report it with the structure", "bug": True}
 
 
 class StructureWorkers(Configurable):
@@ -251,10 +256,12 @@ def check_size(structure) -> None:
         size = len(structure) if len(structure) * 4 <= MAX_STRUCTURE_BYTES else \
             len(structure.encode("utf-8", "surrogatepass"))
     else:
+        # NaN/Infinity are measured here and refused by the decoder, which names the field
+        # (a validation error would echo the input, which JSON cannot encode)
         try:
-            size = len(json.dumps(structure, allow_nan=False))
+            size = len(json.dumps(structure, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         except (ValueError, TypeError, RecursionError):
-            raise ValueError("structure is not plain JSON (NaN, Infinity or nesting too deep)") from None
+            raise ValueError("structure is not plain JSON (nesting too deep)") from None
     if size > MAX_STRUCTURE_BYTES:
         raise ValueError(f"structure is {size / 2**20:.1f} MiB, over the {MAX_STRUCTURE_BYTES // 2**20} MiB "
                          "limit; send one structure at a time")
