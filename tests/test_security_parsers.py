@@ -385,7 +385,9 @@ def test_route_refuses_the_bombs(service, name, fragment):
 
 def test_route_bounds_size_format_and_roles(service, batio3_cif):
     big = post_material(service, {"structure": "x" * (2 * 1024 * 1024 + 1)})
-    assert big.status_code == 422 and "2 MiB" in big.text
+    assert big.status_code == 413 and "2 MiB" in big.text and len(big.content) < 1000  # not echoed
+    big_dict = post_material(service, {"structure": {"lattice": {}, "sites": [{"label": "x" * 1000}] * 2200}})
+    assert big_dict.status_code == 413, big_dict.text
     wrong = post_material(service, {"structure": batio3_cif.read_text(), "format": "pdb"})
     assert wrong.status_code == 422
     outsider = post_material(service, {"structure": batio3_cif.read_text()}, who="nobody")

@@ -84,7 +84,10 @@ def _limit_worker(memory_bytes: int) -> None:
     except OSError:  # not Linux: cap at the budget alone
         pass
     limit = size + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):  # macOS does not enforce RLIMIT_AS; the time limit still holds
+        logging.getLogger("matfold.services").warning("cannot cap parser memory (RLIMIT_AS) here")
 
 
 def parse_request_structure(structure, format: str | None = None) -> dict:

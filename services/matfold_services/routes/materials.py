@@ -31,12 +31,6 @@ class MaterialIn(BaseModel):
     source_id: str | None = Field(default=None, max_length=128)
     embedding: list[float] | None = None
 
-    @field_validator("structure")
-    @classmethod
-    def _structure_size(cls, value):
-        check_size(value)
-        return value
-
     @field_validator("embedding")
     @classmethod
     def _embedding(cls, value):
@@ -94,6 +88,10 @@ async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends
     """Parse the structure in a bounded worker process (text only, never a path; pymatgen dicts
     through an allow-list), then store it with its formula and space group."""
     await run_in_threadpool(require_role, session, user, project_id, Role.editor)
+    try:
+        check_size(body.structure)  # here, not in the model: a validation error would echo 2 MiB back
+    except ValueError as exc:
+        raise HTTPException(413, str(exc)) from None
     try:
         parsed = await structure_workers().parse_async(body.structure, body.format)
     except StructureRejected as exc:
