@@ -449,3 +449,47 @@ def test_route_unencodable_or_non_finite_structures_are_422(service, raw, fragme
                     headers={"Authorization": "token bob", "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert fragment in r.text
+
+
+def test_one_callers_slow_parses_do_not_hold_every_worker(lifepo4_cif, batio3_cif):
+    # bob sends three parses that each run into the time limit; alice's parse, sent
+    # after them, is answered while bob's are still running or waiting: bob's run one
+    # at a time (per_user=1), so the second worker stays free for others.
+    import asyncio
+
+    from matfold_services.structures import StructureRejected, StructureWorkers
+
+    big = read_structure(lifepo4_cif)
+    big.make_supercell([6, 6, 6])  # 6,048 atoms: ~3 s of parsing and symmetry analysis
+    slow = structure_to_dict(big)
+    workers = StructureWorkers(workers=2, timeout=2, per_user=1, max_waiting_per_user=2)
+    workers.parse(batio3_cif.read_text())  # start the pool
+
+    async def scenario():
+        order = []
+
+        async def bob():
+            try:
+                await workers.parse_async(slow, caller="bob")
+            except StructureRejected as exc:
+                order.append(("bob", exc.status))
+
+        async def alice():
+            result = await workers.parse_async(batio3_cif.read_text(), caller="alice")
+            order.append(("alice", result["info"]["reduced_formula"]))
+
+        bobs = [asyncio.create_task(bob()) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        with pytest.raises(StructureRejected) as flood:  # a fourth waiting parse of bob's: 429
+            await workers.parse_async(slow, caller="bob")
+        await alice()
+        await asyncio.gather(*bobs)
+        return order, flood.value.status
+
+    try:
+        order, flooded = asyncio.run(scenario())
+    finally:
+        workers.shutdown()
+    assert flooded == 429
+    assert order[0] == ("alice", "BaTiO3")
+    assert order[1:] == [("bob", 422)] * 3

@@ -161,11 +161,27 @@ class StructureWorkers(Configurable):
     def _max_waiting_default(self):
         return _env_number("MATFOLD_STRUCTURE_MAX_WAITING", 32, int)
 
+    per_user = Integer(help="Parses of one caller that run at once; the caller's others wait their turn, "
+                            "so that one caller cannot hold every worker. Env: MATFOLD_STRUCTURE_PER_USER.",
+                       ).tag(config=True)
+
+    @default("per_user")
+    def _per_user_default(self):
+        return max(1, _env_number("MATFOLD_STRUCTURE_PER_USER", 1, int))
+
+    max_waiting_per_user = Integer(help="Parses one caller may have waiting; more get 429. "
+                                        "Env: MATFOLD_STRUCTURE_MAX_WAITING_PER_USER.").tag(config=True)
+
+    @default("max_waiting_per_user")
+    def _max_waiting_per_user_default(self):
+        return _env_number("MATFOLD_STRUCTURE_MAX_WAITING_PER_USER", 8, int)
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._pool = None
         self._lock = threading.Lock()
         self._pending = 0
+        self._callers: dict = {}  # caller -> [asyncio.Semaphore, parses waiting or running]
 
     def _get_pool(self):
         with self._lock:
@@ -223,8 +239,11 @@ class StructureWorkers(Configurable):
             self._done()
         return self._outcome(future)
 
-    async def parse_async(self, structure, format: str | None = None) -> dict:
+    async def parse_async(self, structure, format: str | None = None, *, caller=None) -> dict:
         """Parse `structure` (text or pymatgen dict) in a worker without blocking the event loop.
+
+        With a `caller` (any hashable, e.g. the user's id), at most :attr:`per_user` of
+        that caller's parses run at once and :attr:`max_waiting_per_user` may wait.
 
         Returns
         -------
@@ -235,8 +254,25 @@ class StructureWorkers(Configurable):
         ------
         StructureRejected
             422 for input matfold refuses (message from the parser), a parse past
-            :attr:`timeout` or past :attr:`memory`; 503 when too many parses wait.
+            :attr:`timeout` or past :attr:`memory`; 429 when this caller has too many
+            waiting; 503 when too many parses wait in all.
         """
+        if caller is None:
+            return await self._parse_async(structure, format)
+        slot = self._callers.setdefault(caller, [asyncio.Semaphore(self.per_user), 0])
+        if slot[1] >= self.per_user + self.max_waiting_per_user:
+            raise StructureRejected(429, f"you have {slot[1]} structures being parsed; wait for them before "
+                                         "sending more", retry_after=max(1, int(self.timeout)))
+        slot[1] += 1
+        try:
+            async with slot[0]:
+                return await self._parse_async(structure, format)
+        finally:
+            slot[1] -= 1
+            if slot[1] == 0 and self._callers.get(caller) is slot:
+                del self._callers[caller]
+
+    async def _parse_async(self, structure, format):
         future = self._submit(structure, format)
         try:
             await asyncio.wait([asyncio.wrap_future(future)])

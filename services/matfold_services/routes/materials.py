@@ -93,7 +93,7 @@ async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends
     except ValueError as exc:
         raise HTTPException(413, str(exc)) from None
     try:
-        parsed = await structure_workers().parse_async(body.structure, body.format)
+        parsed = await structure_workers().parse_async(body.structure, body.format, caller=user.id)
     except StructureRejected as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         raise HTTPException(exc.status, exc.detail, headers=headers) from None
