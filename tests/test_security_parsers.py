@@ -460,7 +460,7 @@ def test_one_callers_slow_parses_do_not_hold_every_worker(lifepo4_cif, batio3_ci
     from matfold_services.structures import StructureRejected, StructureWorkers
 
     big = read_structure(lifepo4_cif)
-    big.make_supercell([6, 6, 6])  # 6,048 atoms: ~3 s of parsing and symmetry analysis
+    big.make_supercell([8, 8, 8])  # 14,336 atoms: far more than 2 s of parsing and symmetry analysis
     slow = structure_to_dict(big)
     workers = StructureWorkers(workers=2, timeout=2, per_user=1, max_waiting_per_user=2)
     workers.parse(batio3_cif.read_text())  # start the pool
