@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
 import io
 import json
 import os
@@ -125,7 +124,7 @@ def mutate_dict(data: dict, rng: random.Random) -> dict:
 
 
 def library_case(kind: str, case) -> str | None:
-    """None when the library answered as it must, else a description of the failure."""
+    """"accepted" or "refused" when the library answered as it must, else a description of the failure."""
     from matfold_kernel import MatfoldInputError, parse_structures, structure_from_dict
     from matfold_kernel.crystal import validate_structure
 
@@ -133,18 +132,15 @@ def library_case(kind: str, case) -> str | None:
         if kind == "dict":
             structures = [structure_from_dict(case)]
         else:
-            structures = parse_structures(case, None if rng_format_free(kind) else kind)
+            # CIF is detected from its content; POSCAR and extxyz are named, as a client would
+            structures = parse_structures(case, None if kind == "cif" else kind)
         for s in structures:
             validate_structure(s)
     except MatfoldInputError:
-        return None
+        return "refused"
     except Exception as exc:  # noqa: BLE001 - anything else is the failure we count
         return f"{type(exc).__name__}: {str(exc)[:160]}"
-    return None
-
-
-def rng_format_free(kind: str) -> bool:
-    return kind == "cif"  # CIF is always detected from the content; the others say their format
+    return "accepted"
 
 
 class _Users:
@@ -193,7 +189,7 @@ def route_case(client, path, kind, case) -> str | None:
     response = client.post(path, content=json.dumps(body, ensure_ascii=True),
                            headers={"Content-Type": "application/json"})
     if response.status_code in (201, 422) and "matfold bug" not in response.text:
-        return None
+        return "accepted" if response.status_code == 201 else "refused"
     return f"HTTP {response.status_code}: {response.text[:160]}"
 
 
@@ -240,14 +236,14 @@ def run(n: int = 10_000, route_share: float = 0.1, seed: int = 26) -> dict:
     Returns
     -------
     dict
-        ``cases`` and ``failures`` per format and for the route, ``examples`` of
+        ``cases``, ``failures`` and ``accepted`` per format and for the route, ``examples`` of
         failures (at most 10), ``seconds``, and ``bombs`` (per file: outcome, seconds,
         peak RSS growth in MB, size in bytes).
     """
     rng = random.Random(seed)
     texts = seeds()
     kinds = ["cif", "poscar", "extxyz", "dict"]
-    counts = {k: [0, 0] for k in kinds + ["route"]}
+    counts = {k: [0, 0, 0] for k in kinds + ["route"]}  # cases, failures, accepted
     examples = []
     route = route_client() if route_share > 0 else None
     start = time.perf_counter()
@@ -258,13 +254,15 @@ def run(n: int = 10_000, route_share: float = 0.1, seed: int = 26) -> dict:
             case = mutate_dict(seed_case, rng) if kind == "dict" else mutate_text(seed_case, rng)
             failure = library_case(kind, copy.deepcopy(case) if kind == "dict" else case)
             counts[kind][0] += 1
-            if failure:
+            counts[kind][2] += failure == "accepted"
+            if failure not in ("accepted", "refused"):
                 counts[kind][1] += 1
                 examples.append((kind, failure, case if kind != "dict" else json.dumps(case)[:300]))
             if route is not None and rng.random() < route_share:
                 failure = route_case(route[0], route[1], kind, case)
                 counts["route"][0] += 1
-                if failure:
+                counts["route"][2] += failure == "accepted"
+                if failure not in ("accepted", "refused"):
                     counts["route"][1] += 1
                     examples.append(("route", failure, str(case)[:300]))
     finally:
@@ -272,6 +270,7 @@ def run(n: int = 10_000, route_share: float = 0.1, seed: int = 26) -> dict:
             route[2]()
     seconds = time.perf_counter() - start
     return {"cases": {k: v[0] for k, v in counts.items()}, "failures": {k: v[1] for k, v in counts.items()},
+            "accepted": {k: v[2] for k, v in counts.items()},
             "total_cases": sum(v[0] for v in counts.values()), "total_failures": sum(v[1] for v in counts.values()),
             "examples": examples[:10], "seconds": round(seconds, 1), "bombs": bombs()}
 
@@ -285,7 +284,8 @@ def main() -> None:
     result = run(args.n, args.route_share)
     print(f"fuzz cases: {result['total_cases']:,} in {result['seconds']} s; failures: {result['total_failures']}")
     for kind, count in result["cases"].items():
-        print(f"  {kind:7s} {count:6,d} cases  {result['failures'][kind]} failures")
+        print(f"  {kind:7s} {count:6,d} cases  {result['failures'][kind]} failures  "
+              f"({result['accepted'][kind]:,} valid structures, the rest refused)")
     for example in result["examples"]:
         print("  FAILURE", *example)
     print("hostile inputs (fresh process): outcome, seconds, peak RSS growth MB, process peak RSS MB, bytes")
