@@ -8,6 +8,7 @@ bounds the issue names: refused within 1 s using < 200 MB.
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
 import json
 import subprocess
@@ -393,12 +394,18 @@ def test_route_bounds_size_format_and_roles(service, batio3_cif):
     assert outsider.status_code == 401
 
 
+@functools.lru_cache(maxsize=1)
+def _slow_structure() -> dict:
+    """LiFePO4 × 8³ = 14,336 atoms: seconds of parsing and symmetry analysis in a worker."""
+    big = read_structure(STRUCTURES / "LiFePO4_mp-19017_computed.cif")
+    big.make_supercell([8, 8, 8])
+    return structure_to_dict(big)
+
+
 def test_worker_timeout_and_memory_cap_are_422_and_the_pool_recovers(lifepo4_cif):
     from matfold_services.structures import StructureRejected, StructureWorkers
 
-    big = read_structure(lifepo4_cif)
-    big.make_supercell([5, 5, 5])  # 3,500 atoms: seconds of symmetry analysis
-    data = structure_to_dict(big)
+    data = _slow_structure()
     workers = StructureWorkers(timeout=0.3, workers=1)
     try:
         with pytest.raises(StructureRejected) as slow:
@@ -458,9 +465,7 @@ def test_one_callers_slow_parses_do_not_hold_every_worker(lifepo4_cif, batio3_ci
 
     from matfold_services.structures import StructureRejected, StructureWorkers
 
-    big = read_structure(lifepo4_cif)
-    big.make_supercell([8, 8, 8])  # 14,336 atoms: far more than 2 s of parsing and symmetry analysis
-    slow = structure_to_dict(big)
+    slow = _slow_structure()
     workers = StructureWorkers(workers=2, timeout=2, per_user=1, max_waiting_per_user=2)
     workers.parse(batio3_cif.read_text())  # start the pool
 
@@ -492,3 +497,9 @@ def test_one_callers_slow_parses_do_not_hold_every_worker(lifepo4_cif, batio3_ci
     assert flooded == 429
     assert order[0] == ("alice", "BaTiO3")
     assert order[1:] == [("bob", 422)] * 3
+
+
+def test_overlap_check_widens_its_shells_for_thin_cells():
+    # a 0.3 Å-thick cell with a cutoff of 0.5 Å: the atom meets its own image 0.3 Å away
+    pair = closest_pair(np.diag([5.0, 5.0, 0.3]), [[0, 0, 0]], 0.5)
+    assert pair is not None and pair[:2] == (0, 0) and pair[2] == pytest.approx(0.3)

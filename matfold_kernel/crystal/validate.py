@@ -61,11 +61,12 @@ def closest_pair(lattice_matrix, frac_coords, cutoff: float):
     """The closest periodic pair of sites closer than `cutoff` (Å), or None.
 
     Cost grows with the number of sites only, not with the cell volume: coordinates
-    are wrapped into the cell, the 27 images of the cell around it are put in a
-    KD-tree (scipy), and each site asks for its two nearest points. One shell of
-    images is enough when every cell height is at least `cutoff` (checked before):
-    a vector shorter than the height across an axis changes its fractional
-    coordinate along that axis by less than 1.
+    are wrapped into the cell, the images of the cell around it are put in a
+    KD-tree (scipy), and each site asks for its two nearest points. A vector shorter
+    than the height of the cell across an axis changes its fractional coordinate
+    along that axis by less than 1, so ``ceil(cutoff / height)`` shells of images per
+    axis are enough: one (27 images) when every height is at least `cutoff`, as
+    :func:`validate_structure` makes sure before calling this.
 
     Parameters
     ----------
@@ -89,10 +90,16 @@ def closest_pair(lattice_matrix, frac_coords, cutoff: float):
     n = len(frac)
     if n == 0:
         return None
-    shifts = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)], dtype=float)
+    volume = abs(float(np.linalg.det(matrix)))
+    heights = volume / np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+    shells = [max(1, int(np.ceil(cutoff / h))) for h in heights]
+    if np.prod([2 * k + 1 for k in shells]) > 1000:
+        raise ValueError(f"cutoff {cutoff} Å is too long for a cell only {heights.min():.3g} Å thick")
+    ranges = [range(-k, k + 1) for k in shells]
+    shifts = np.array([(a, b, c) for a in ranges[0] for b in ranges[1] for c in ranges[2]], dtype=float)
     cart = frac @ matrix
     images = (cart[None, :, :] + (shifts @ matrix)[:, None, :]).reshape(-1, 3)
-    home = 13 * n  # offset of the (0, 0, 0) shift in `images`
+    home = int(np.flatnonzero(~shifts.any(axis=1))[0]) * n  # offset of the (0, 0, 0) shift in `images`
     distances, found = cKDTree(images).query(cart, k=2, distance_upper_bound=cutoff)
     own = home + np.arange(n)
     # the nearest point that is not the site itself: column 0, else column 1

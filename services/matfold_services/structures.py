@@ -274,10 +274,13 @@ class StructureWorkers(Configurable):
 
     async def _parse_async(self, structure, format):
         future = self._submit(structure, format)
+        waiting = asyncio.wrap_future(future)
         try:
-            await asyncio.wait([asyncio.wrap_future(future)])
+            await asyncio.wait([waiting])
         finally:
             self._done()
+        if waiting.done() and not waiting.cancelled():
+            waiting.exception()  # mark it seen: _outcome turns it into the answer
         return self._outcome(future)
 
     def shutdown(self, wait: float = 5.0) -> None:
@@ -290,7 +293,13 @@ class StructureWorkers(Configurable):
 
 
 def check_size(structure) -> None:
-    """Refuse a request structure larger than :data:`MAX_STRUCTURE_BYTES`."""
+    """Refuse a request structure larger than :data:`MAX_STRUCTURE_BYTES`.
+
+    Raises
+    ------
+    StructureRejected
+        413 past the size, 422 for a dict nested too deeply to measure.
+    """
     if isinstance(structure, str):
         size = len(structure) if len(structure) * 4 <= MAX_STRUCTURE_BYTES else \
             len(structure.encode("utf-8", "surrogatepass"))
@@ -300,10 +309,10 @@ def check_size(structure) -> None:
         try:
             size = len(json.dumps(structure, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         except (ValueError, TypeError, RecursionError):
-            raise ValueError("structure is not plain JSON (nesting too deep)") from None
+            raise StructureRejected(422, "structure is nested too deeply to be a structure") from None
     if size > MAX_STRUCTURE_BYTES:
-        raise ValueError(f"structure is {size / 2**20:.1f} MiB, over the {MAX_STRUCTURE_BYTES // 2**20} MiB "
-                         "limit; send one structure at a time")
+        raise StructureRejected(413, f"structure is {size / 2**20:.1f} MiB, over the "
+                                     f"{MAX_STRUCTURE_BYTES // 2**20} MiB limit; send one structure at a time")
 
 
 _workers: StructureWorkers | None = None

@@ -90,9 +90,6 @@ async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends
     await run_in_threadpool(require_role, session, user, project_id, Role.editor)
     try:
         check_size(body.structure)  # here, not in the model: a validation error would echo 2 MiB back
-    except ValueError as exc:
-        raise HTTPException(413, str(exc)) from None
-    try:
         parsed = await structure_workers().parse_async(body.structure, body.format, caller=user.id)
     except StructureRejected as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
