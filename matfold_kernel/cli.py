@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("file", help="CIF, POSCAR/CONTCAR, extxyz, PDB, mmCIF or FASTA")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.add_argument("--format", choices=["cif", "poscar", "extxyz"], help="skip format detection")
+    info.add_argument("--format", choices=["cif", "poscar", "extxyz", "json"], help="skip format detection (json: a pymatgen Structure.as_dict())")
     info.add_argument("--index", type=int, default=0, help="which structure of a multi-structure file (default 0)")
     info.add_argument("--all", action="store_true", help="describe every structure in the file")
     info.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
@@ -298,6 +298,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    except (MemoryError, RecursionError, OverflowError) as exc:
+        # resource exhaustion on an input the checks let through: still the input's fault
+        if os.environ.get("MATFOLD_DEBUG"):
+            raise
+        what = ("out of memory" if isinstance(exc, MemoryError) else
+                "nesting too deep" if isinstance(exc, RecursionError) else "a number too large")
+        print(f"matfold {args.command}: error: {what} while processing the input; check it "
+              "(cell, scale factor, atom counts)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

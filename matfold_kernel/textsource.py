@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import MatfoldInputError
 
-__all__ = ["TextSource", "read_text_source", "MAX_FILE_BYTES"]
+__all__ = ["TextSource", "read_text_source", "text_source", "MAX_FILE_BYTES"]
 
 #: Largest input read, in bytes (50 MiB). Larger files are refused, not parsed slowly.
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -66,6 +66,65 @@ def _decode(data: bytes, name: str) -> str:
             f"(offset {exc.start}); re-save the file as UTF-8",
             name,
         ) from None
+
+
+def text_source(content, *, name: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> TextSource:
+    """Check in-memory `content` as text; never opens a file.
+
+    Unlike :func:`read_text_source`, a ``str`` is always content, even without a
+    newline: ``"/etc/passwd"`` is the 11-character text ``/etc/passwd``. This is
+    what code that handles other people's input (the service) calls.
+
+    Parameters
+    ----------
+    content : str or bytes
+        File content.
+    name : str, optional
+        Name to use in error messages (default ``"<text>"`` or ``"<bytes>"``).
+    max_bytes : int
+        Largest input accepted, in bytes of UTF-8 (default 50 MiB).
+
+    Raises
+    ------
+    MatfoldInputError
+        Not str/bytes, empty, binary, oversize or non-UTF-8 input.
+    """
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        data = bytes(content)
+        name = name or "<bytes>"
+        if len(data) > max_bytes:
+            raise MatfoldInputError(
+                f"is {len(data) / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit", name
+            )
+        text = _decode(data, name)
+    elif isinstance(content, str):
+        name = name or "<text>"
+        # UTF-8 is at most 4 bytes a character: only count bytes when it could matter
+        if len(content) * 4 > max_bytes and len(content.encode("utf-8", "surrogatepass")) > max_bytes:
+            raise MatfoldInputError(
+                f"is over the {max_bytes / 2**20:g} MiB limit for one structure", name
+            )
+        text = content
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MatfoldInputError(
+                f"contains a character that is not valid Unicode text (U+{ord(text[exc.start]):04X} at "
+                f"offset {exc.start}, a lone surrogate); send UTF-8 text",
+                name,
+            ) from None
+    else:
+        raise MatfoldInputError(
+            f"structure text must be a str or bytes, not a {type(content).__name__} "
+            "(to read a file, use read_structure(path))",
+            name,
+        )
+    if not text.strip():
+        raise MatfoldInputError("the structure text is empty; give CIF, POSCAR or extxyz content", name)
+    if "\x00" in text:
+        raise MatfoldInputError("contains NUL characters: this is binary data, not text", name)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return TextSource(text=text, name=str(name), path=None)
 
 
 def read_text_source(source, *, name: str | None = None) -> TextSource:

@@ -96,7 +96,7 @@ CASES = [
      "the cell is only 0.0564 Å thick across c"),
     ("poscar_far_atom", GOOD_POSCAR.replace("0.5 0.5 0.5", "0.5 99999999999 0.5"), "POSCAR",
      "lies 1e+11 cells from the origin"),
-    ("poscar_huge_cell", GOOD_POSCAR.replace("5.64", "1e6"), "POSCAR", "over 10000 Å; check the units"),
+    ("poscar_huge_cell", GOOD_POSCAR.replace("5.64", "1e6"), "POSCAR", "over 1000 Å; check the units"),
     ("xyz_wrong_count", GOOD_XYZ.replace("2\n", "3\n", 1), "x.xyz", "promises 3 atoms but only 2"),
     ("xyz_no_lattice", GOOD_XYZ.replace('Lattice="4 0 0 0 4 0 0 0 4" ', ""), "x.xyz", "no Lattice="),
     ("xyz_unknown_element", GOOD_XYZ.replace("Cs 0", "Zz 0"), "x.xyz", "unknown element 'Zz'"),

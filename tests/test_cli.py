@@ -87,3 +87,31 @@ def test_no_command_prints_help():
 def test_version():
     result = matfold("--version")
     assert result.returncode == 0 and result.stdout.startswith("matfold ")
+
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+@pytest.mark.parametrize("name", ["POSCAR-scale90", "species-10M-columns.extxyz", "pos-1e8-columns.extxyz",
+                                  "spec-column-dummies.extxyz", "atomic-number-0.extxyz"])
+def test_info_on_hostile_files_exits_2_with_one_line(name):
+    # issue 26: the dummy-atom extxyz crashed `matfold info` with a traceback (exit 1)
+    result = matfold("info", HOSTILE / name, "--json")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("matfold info: error: ") and result.stdout == ""
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError, OverflowError])
+def test_resource_exhaustion_is_exit_2_not_a_traceback(error, monkeypatch, capsys, batio3_cif):
+    import matfold_kernel.crystal as crystal
+    from matfold_kernel.cli import main
+
+    def explode(*args, **kwargs):
+        raise error()
+
+    monkeypatch.delenv("MATFOLD_DEBUG", raising=False)
+    monkeypatch.setattr(crystal, "structure_info", explode)
+    assert main(["info", str(batio3_cif)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("matfold info: error: ") and "while processing" in err

@@ -100,3 +100,98 @@ def test_fuzz_bytes(data):
             read_structures(data, fmt)
         except MatfoldInputError:
             pass
+
+
+# --- pymatgen dicts (issue 26): mutated as_dict() payloads, hostile values at any place ---
+
+import copy  # noqa: E402
+import json  # noqa: E402
+
+from matfold_kernel import parse_structure, structure_from_dict  # noqa: E402
+from matfold_kernel.crystal import structure_to_dict  # noqa: E402
+
+SEED_DICT = structure_to_dict(read_structures(STRUCTURES / "LiFePO4_mp-19017_computed.cif")[0])
+HOSTILE_VALUES = [None, True, 0, -1, 1e308, -1e308, 2**70, "", "Fe", "X0+", "\ud800", "x" * 2000, [], {},
+                  [0, 0], [1e308] * 3, {"@module": "this", "@callable": "s"},
+                  {"@module": "pymatgen.core.periodic_table", "@class": "DummySpecies", "element": "X"},
+                  {"element": "Fe", "occu": 1}, [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0] * 3] * 3]
+
+
+def _leaves(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, path + (key,))
+    elif isinstance(node, list):
+        for k, value in enumerate(node):
+            yield from _leaves(value, path + (k,))
+
+
+@st.composite
+def mutated_dict(draw):
+    data = copy.deepcopy(SEED_DICT)
+    paths = list(_leaves(data))
+    for _ in range(draw(st.integers(1, 3))):
+        path = paths[draw(st.integers(1, len(paths) - 1))]
+        parent = data
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            op = draw(st.integers(0, 2))
+            if op == 0:
+                parent[path[-1]] = draw(st.sampled_from(HOSTILE_VALUES))
+            elif op == 1 and isinstance(parent, dict):
+                del parent[path[-1]]
+            elif isinstance(parent, dict):
+                parent[draw(st.sampled_from(["@module", "@class", "@callable", "extra"]))] = draw(
+                    st.sampled_from(HOSTILE_VALUES))
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed the path
+    return data
+
+
+@FUZZ
+@given(data=mutated_dict())
+@example(data={"@module": "this", "@callable": "s"})
+@example(data=dict(SEED_DICT, sites=[dict(SEED_DICT["sites"][0], properties={"m": {"@module": "this"}})]))
+def test_fuzz_pymatgen_dicts(data):
+    for decode in (lambda d: structure_from_dict(d), lambda d: parse_structure(json.dumps(d), "json")):
+        try:
+            structure = decode(copy.deepcopy(data))
+        except MatfoldInputError as exc:
+            assert str(exc).strip()
+            continue
+        validate_structure(structure)
+
+
+# --- the same inputs through the service route (in-process app, real Postgres) ---
+
+from .test_security_parsers import post_material, service  # noqa: E402,F401  (module fixture)
+
+ROUTE_FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
+                      derandomize=True)
+
+
+def _route(service, structure):
+    response = post_material(service, {"structure": structure})
+    assert response.status_code in (201, 422), (response.status_code, response.text[:300])
+    if response.status_code == 422:
+        detail = response.json()["detail"]
+        assert isinstance(detail, (str, list)) and detail
+        assert "matfold bug" not in str(detail), detail  # the worker's catch-all must never be needed
+
+
+@ROUTE_FUZZ
+@given(text=st.one_of(mutated("cif"), mutated("poscar"), mutated("extxyz")))
+def test_fuzz_route_text(service, text):
+    _route(service, text)
+
+
+@ROUTE_FUZZ
+@given(data=mutated_dict())
+def test_fuzz_route_dicts(service, data):
+    try:
+        json.dumps(data)
+    except (UnicodeEncodeError, ValueError):
+        return  # not sendable as JSON by the client library itself
+    _route(service, data)

@@ -103,6 +103,9 @@ def test_predictions_history_filters_and_comparison(hub, project, saved):
     ("dave", "GET", "projects/{p}/comparison?property=band_gap", None, 404),
     ("bob", "POST", "projects/{p}/materials", {"structure": "data_x\n_cell_length_a 4\n"}, 422),
     ("bob", "POST", "projects/{p}/materials", {"structure": {"lattice": "nonsense"}}, 422),
+    # issue 26: a path is text, never opened; objects to decode are refused, never imported
+    ("bob", "POST", "projects/{p}/materials", {"structure": "/etc/passwd"}, 422),
+    ("bob", "POST", "projects/{p}/materials", {"structure": {"@module": "this", "@callable": "s"}}, 422),
     ("bob", "POST", "projects/{p}/materials", {"structure": "x\n", "embedding": [0.0, 1.0]}, 422),
     ("bob", "POST", "materials/{m}/predictions", {"property": "band_gap", "value": "NaN", "unit": "eV"}, 422),
     ("bob", "POST", "materials/{m}/predictions", {"property": "band_gap", "value": 1, "unit": "eV",
@@ -125,6 +128,7 @@ def test_material_routes_authorization_and_validation(hub, project, saved, who, 
         assert "BaTiO3" not in response.text
     if expected == 422:
         assert response.json()["detail"]
+        assert "root:" not in response.text
 
 
 def test_malformed_cif_error_names_the_problem(hub, project):

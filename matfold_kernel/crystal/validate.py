@@ -6,14 +6,30 @@ import numpy as np
 
 from ..errors import MatfoldInputError
 
-__all__ = ["check_elements", "validate_structure", "MIN_DISTANCE", "MAX_SITES", "MAX_CELL_LENGTH"]
+__all__ = [
+    "check_elements",
+    "validate_structure",
+    "closest_pair",
+    "MIN_DISTANCE",
+    "MAX_SITES",
+    "MAX_CELL_LENGTH",
+    "MAX_VOLUME_PER_ATOM",
+]
 
 #: Two sites closer than this (Å) are taken as a mistake, not chemistry.
 MIN_DISTANCE = 0.5
 #: Largest number of sites in one structure matfold accepts.
 MAX_SITES = 20_000
-#: Longest cell vector accepted, in Å (1 µm): beyond it numbers are typos or wrong units.
-MAX_CELL_LENGTH = 10_000.0
+#: Longest cell vector accepted, in Å. The longest of the 229 jarvis structures is
+#: 57.7 Å; 1,000 Å leaves room for long supercells and slabs, and beyond it numbers
+#: are typos, wrong units or an attempt to make later neighbour searches allocate by volume.
+MAX_CELL_LENGTH = 1_000.0
+#: Largest cell volume per site, in Å³. Real crystals have 2.6-96 Å³ per atom (the
+#: 229 jarvis structures and the test files); an isolated atom in a 17 Å vacuum box
+#: (a gas-phase or reference calculation) has 4,900. Beyond this the cell is mostly
+#: empty by mistake (a POSCAR scale factor of 90 gives 10⁶-10⁷ Å³ per atom), and
+#: every graph or neighbour search with a cell list would pay for the void.
+MAX_VOLUME_PER_ATOM = 5_000.0
 
 
 def check_elements(symbols, name: str | None = None) -> None:
@@ -41,14 +57,60 @@ def check_elements(symbols, name: str | None = None) -> None:
             )
 
 
-def _close_pairs(structure, cutoff: float):
-    """Periodic pairs closer than `cutoff` (Å), on coordinates wrapped into the cell."""
-    from pymatgen.core import Structure
+def closest_pair(lattice_matrix, frac_coords, cutoff: float):
+    """The closest periodic pair of sites closer than `cutoff` (Å), or None.
 
-    wrapped = Structure(
-        structure.lattice, structure.species_and_occu, np.mod(structure.frac_coords, 1.0)
-    )
-    return wrapped.get_neighbor_list(cutoff, exclude_self=True)
+    Cost grows with the number of sites only, not with the cell volume: coordinates
+    are wrapped into the cell, the images of the cell around it are put in a
+    KD-tree (scipy), and each site asks for its two nearest points. A vector shorter
+    than the height of the cell across an axis changes its fractional coordinate
+    along that axis by less than 1, so ``ceil(cutoff / height)`` shells of images per
+    axis are enough: one (27 images) when every height is at least `cutoff`, as
+    :func:`validate_structure` makes sure before calling this.
+
+    Parameters
+    ----------
+    lattice_matrix : (3, 3) array
+        Cell vectors as rows, Å.
+    frac_coords : (n, 3) array
+        Fractional coordinates.
+    cutoff : float
+        Distance in Å.
+
+    Returns
+    -------
+    tuple of (int, int, float) or None
+        Site indices ``i < j`` and their distance in Å (``i == j`` for a site too close
+        to its own image).
+    """
+    from scipy.spatial import cKDTree
+
+    matrix = np.asarray(lattice_matrix, dtype=float)
+    frac = np.mod(np.asarray(frac_coords, dtype=float), 1.0)
+    n = len(frac)
+    if n == 0:
+        return None
+    volume = abs(float(np.linalg.det(matrix)))
+    heights = volume / np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+    shells = [max(1, int(np.ceil(cutoff / h))) for h in heights]
+    if np.prod([2 * k + 1 for k in shells]) > 1000:
+        raise ValueError(f"cutoff {cutoff} Å is too long for a cell only {heights.min():.3g} Å thick")
+    ranges = [range(-k, k + 1) for k in shells]
+    shifts = np.array([(a, b, c) for a in ranges[0] for b in ranges[1] for c in ranges[2]], dtype=float)
+    cart = frac @ matrix
+    images = (cart[None, :, :] + (shifts @ matrix)[:, None, :]).reshape(-1, 3)
+    home = int(np.flatnonzero(~shifts.any(axis=1))[0]) * n  # offset of the (0, 0, 0) shift in `images`
+    distances, found = cKDTree(images).query(cart, k=2, distance_upper_bound=cutoff)
+    own = home + np.arange(n)
+    # the nearest point that is not the site itself: column 0, else column 1
+    first = np.isfinite(distances[:, 0]) & (found[:, 0] != own)
+    second = np.isfinite(distances[:, 1]) & (found[:, 1] != own)
+    nearest = np.where(first, distances[:, 0], np.where(second, distances[:, 1], np.inf))
+    if not np.isfinite(nearest).any():
+        return None
+    i = int(np.argmin(nearest))
+    j = int((found[i, 0] if first[i] else found[i, 1]) % n)
+    return min(i, j), max(i, j), float(nearest[i])
 
 
 def validate_structure(structure, name: str | None = None, *, min_distance: float = MIN_DISTANCE,
@@ -56,7 +118,8 @@ def validate_structure(structure, name: str | None = None, *, min_distance: floa
     """Check that a structure is something a physicist could mean.
 
     Checks: at least one site, at most `MAX_SITES`; finite lattice and coordinates;
-    cell volume > 0.01 Å³; no two fully occupied sites closer than `min_distance` (Å,
+    cell vectors at most `MAX_CELL_LENGTH` Å; cell volume > 0.01 Å³ and at most
+    `MAX_VOLUME_PER_ATOM` Å³ per site; no two fully occupied sites closer than `min_distance` (Å,
     periodic images included). Partially occupied sites may sit close: that is
     positional disorder, not an error.
 
@@ -106,6 +169,12 @@ def validate_structure(structure, name: str | None = None, *, min_distance: floa
             "dependent",
             name,
         )
+    if volume / n > MAX_VOLUME_PER_ATOM:
+        raise MatfoldInputError(
+            f"the cell has {volume / n:.4g} Å³ per site ({volume:.4g} Å³ for {n} sites), over "
+            f"{MAX_VOLUME_PER_ATOM:g} Å³: check the units (matfold expects Å) and the scale factor",
+            name,
+        )
     # Distance between opposite faces: a cell thinner than min_distance puts every
     # atom on top of its own periodic image (and would make neighbour search explode).
     heights = volume / np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
@@ -134,22 +203,17 @@ def validate_structure(structure, name: str | None = None, *, min_distance: floa
         )
     if allow_overlap:
         return structure
-    if n > 1 or min(structure.lattice.abc) < min_distance:
-        # Periodic neighbour search on wrapped coordinates: only pairs closer than
-        # min_distance come back.
-        centers, neighbors, _, distances = _close_pairs(structure, min_distance)
-        ordered = np.array([site.is_ordered for site in structure])
-        keep = ordered[centers] & ordered[neighbors] if len(centers) else []
-        centers, neighbors, distances = centers[keep], neighbors[keep], distances[keep]
-        if len(centers):
-            k = int(np.argmin(distances))
-            i, j = sorted((int(centers[k]), int(neighbors[k])))
-            raise MatfoldInputError(
-                f"atoms {i + 1} ({structure[i].species_string}) and {j + 1} "
-                f"({structure[j].species_string}) are {distances[k]:.3f} Å apart, closer than "
-                f"{min_distance} Å: the file has overlapping or duplicated atoms (if this is "
-                "disorder written as full sites, read it with allow_overlap=True, "
-                "or --allow-overlap on the command line)",
-                name,
-            )
+    ordered = np.array([site.is_ordered for site in structure])
+    keep = np.where(ordered)[0]
+    pair = closest_pair(matrix, frac[keep], min_distance) if keep.size else None
+    if pair is not None:
+        i, j, distance = int(keep[pair[0]]), int(keep[pair[1]]), pair[2]
+        raise MatfoldInputError(
+            f"atoms {i + 1} ({structure[i].species_string}) and {j + 1} "
+            f"({structure[j].species_string}) are {distance:.3f} Å apart, closer than "
+            f"{min_distance} Å: the file has overlapping or duplicated atoms (if this is "
+            "disorder written as full sites, read it with allow_overlap=True, "
+            "or --allow-overlap on the command line)",
+            name,
+        )
     return structure

@@ -40,9 +40,11 @@ class MaterialRecord:
     def from_json(cls, data: dict) -> MaterialRecord:
         structure = None
         if data.get("structure"):
-            from pymatgen.core import Structure
+            from ..crystal.dicts import structure_from_dict
 
-            structure = Structure.from_dict(data["structure"])
+            # never Structure.from_dict: monty would import whatever @module the server sent
+            structure = structure_from_dict(data["structure"], name=f"material {data.get('id')} from the store",
+                                            validate=False)
         return cls(id=data["id"], project_id=data["project_id"], formula=data["formula"],
                    reduced_formula=data["reduced_formula"], spacegroup_symbol=data.get("spacegroup_symbol"),
                    spacegroup_number=data.get("spacegroup_number"), elements=tuple(data.get("elements") or ()),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..access import require_role
 from ..models import MATERIAL_EMBEDDING_DIM, ExperimentalResult, Material, ModelVersion, Prediction, Role, User
+from ..structures import StructureRejected, check_size, structure_workers
 from .deps import DbId, caller, db_session
 
 __all__ = ["router", "material_summary"]
@@ -19,7 +22,11 @@ router = APIRouter(tags=["materials"])
 
 
 class MaterialIn(BaseModel):
-    structure: dict | str = Field(description="pymatgen Structure.as_dict(), or CIF/POSCAR text")
+    structure: dict | str = Field(
+        description="The structure as text (CIF, POSCAR/CONTCAR, extxyz, or pymatgen JSON) or as a pymatgen "
+                    "Structure.as_dict() object; never a file path. At most 2 MiB.")
+    format: Literal["cif", "poscar", "extxyz", "json"] | None = Field(
+        default=None, description="Format of structure text; detected from the content when left out")
     source_database: str | None = Field(default=None, max_length=64)
     source_id: str | None = Field(default=None, max_length=128)
     embedding: list[float] | None = None
@@ -76,25 +83,26 @@ def _material(session: Session, user: User, material_id: DbId, minimum: Role) ->
 
 
 @router.post("/projects/{project_id}/materials", status_code=201, summary="Save a material (editor)")
-def save_material(project_id: DbId, body: MaterialIn, user: User = Depends(caller),
-                  session: Session = Depends(db_session)):
-    require_role(session, user, project_id, Role.editor)
-    from pymatgen.core import Structure
-
-    from matfold_kernel import MatfoldInputError, read_structure, structure_info
-
+async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends(caller),
+                        session: Session = Depends(db_session)):
+    """Parse the structure in a bounded worker process (text only, never a path; pymatgen dicts
+    through an allow-list), then store it with its formula and space group."""
+    await run_in_threadpool(require_role, session, user, project_id, Role.editor)
     try:
-        source = Structure.from_dict(body.structure) if isinstance(body.structure, dict) else body.structure
-        structure = read_structure(source, name="structure")
-    except MatfoldInputError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except Exception as exc:  # a dict that is not a pymatgen structure
-        raise HTTPException(422, f"structure is not a pymatgen Structure dict ({exc})") from None
-    info = structure_info(structure)
-    material = Material(project_id=project_id, formula=info.formula, reduced_formula=info.reduced_formula,
-                        elements=sorted(info.chemical_system.split("-")),
-                        spacegroup_number=info.spacegroup_number, spacegroup_symbol=info.spacegroup_symbol,
-                        structure=structure.as_dict(), source_database=body.source_database,
+        check_size(body.structure)  # here, not in the model: a validation error would echo 2 MiB back
+        parsed = await structure_workers().parse_async(body.structure, body.format, caller=user.id)
+    except StructureRejected as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        raise HTTPException(exc.status, exc.detail, headers=headers) from None
+    return await run_in_threadpool(_store_material, session, user, project_id, body, parsed)
+
+
+def _store_material(session: Session, user: User, project_id: int, body: MaterialIn, parsed: dict) -> dict:
+    info = parsed["info"]
+    material = Material(project_id=project_id, formula=info["formula"], reduced_formula=info["reduced_formula"],
+                        elements=sorted(info["chemical_system"].split("-")),
+                        spacegroup_number=info["spacegroup_number"], spacegroup_symbol=info["spacegroup_symbol"],
+                        structure=parsed["structure"], source_database=body.source_database,
                         source_id=body.source_id, embedding=body.embedding, created_by=user.id)
     session.add(material)
     session.commit()
