@@ -22,9 +22,10 @@ __all__ = ["create_app", "PREFIX", "TOKEN_CACHE_SECONDS", "SWEEP_SECONDS"]
 
 #: Where JupyterHub's proxy routes the service.
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/matfold/").rstrip("/")
-#: Seconds the hub's answer about a token is trusted: a revoked token or deleted user is
-#: refused at most this long after the hub forgets it.
-TOKEN_CACHE_SECONDS = 5
+#: Seconds the hub's answer about a token is trusted: a revoked token or a deleted user is
+#: refused at most this long after the hub forgets it (4, so that with polling and the
+#: request in flight the refusal lands within the 5 s promised).
+TOKEN_CACHE_SECONDS = 4
 #: Seconds between sweeps of deleted hub accounts (``MATFOLD_SERVICE_SWEEP_SECONDS``; 0: never).
 SWEEP_SECONDS = 60.0
 log = logging.getLogger("matfold_services")

@@ -35,7 +35,7 @@ __all__ = ["CACHE_SECONDS", "HubUnavailable", "UnknownHubUser", "account_created
            "list_accounts", "detach", "sweep", "hub_api"]
 
 #: Seconds a looked-up account (or its absence) is trusted: the revocation bound.
-CACHE_SECONDS = 5.0
+CACHE_SECONDS = 4.0
 _cache: dict[str, tuple[float, object]] = {}
 _lock = threading.Lock()
 
