@@ -144,6 +144,39 @@ def test_webhook_signature_oddities_are_400(client):
         assert answer.status_code == 400, (signature[:20], answer.text)
 
 
+# --- identities: a reused name inherits nothing -------------------------------------------------
+
+class AccountsHub:
+    """Tokens → hub models with the account's creation time, as full user tokens carry it."""
+
+    def __init__(self):
+        self.models = {}
+
+    async def user_for_token(self, token, sync=False):
+        return self.models.get(token)
+
+
+def test_accounts_are_told_apart_by_creation_time(client):
+    hub = client.app.state.hub_auth = AccountsHub()
+    hub.models["old"] = {"name": "alice", "kind": "user", "created": "2026-01-01T10:00:00.000001Z"}
+    hub.models["new"] = {"name": "alice", "kind": "user", "created": "2026-03-01T10:00:00Z"}
+    pid = client.post(f"{API}/projects", json={"name": "Secret"}, headers={"Authorization": "token old"}).json()["id"]
+    assert client.get(f"{API}/projects/{pid}", headers={"Authorization": "token old"}).status_code == 200
+
+    def first_contact(_):
+        return client.get(f"{API}/projects", headers={"Authorization": "token new"})
+
+    with ThreadPoolExecutor(8) as pool:  # concurrent first requests of the new account
+        answers = list(pool.map(first_contact, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8 and all(a.json() == [] for a in answers)
+    assert client.get(f"{API}/projects/{pid}", headers={"Authorization": "token new"}).status_code == 404
+    stale = client.get(f"{API}/projects", headers={"Authorization": "token old"})
+    assert stale.status_code == 401 and "deleted account" in stale.json()["detail"]
+    assert count(client, User, User.name == "alice") == 2
+    assert count(client, User, User.name == "alice", User.detached_at.is_(None)) == 1
+    assert count(client, ProjectMember) == 0
+
+
 # --- the database going away is a 503 that heals -----------------------------------------------
 
 def test_database_down_is_503_with_retry_after_then_recovers(tmp_path, monkeypatch):
