@@ -113,6 +113,13 @@ def test_size_limit_per_route_declared_and_streamed(client):
     assert count(client, Project) == 1
 
 
+def test_a_second_content_type_does_not_smuggle_a_surrogate_past_the_guard(client):
+    answer = client.post(f"{API}/projects", content=b'{"name": "\\ud800"}',
+                         headers=[("Content-Type", "application/json"), ("Content-Type", "text/plain")])
+    assert answer.status_code == 422 and "surrogate" in answer.json()["detail"]
+    assert count(client, Project) == 0
+
+
 def test_validation_errors_are_summaries_without_input(client):
     answer = client.post(f"{API}/projects", json={"name": "é" * 5000, "target_properties": "x" * 300})
     assert answer.status_code == 422

@@ -177,7 +177,9 @@ class RequestGuard:
         method, path = scope["method"], scope.get("path", "")
         sub = path[len(self.api_prefix):] if path.startswith(self.api_prefix + "/") else None
         limit = body_limit(method, sub) if sub is not None else DEFAULT_LIMIT
-        headers = dict(scope.get("headers") or [])
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers") or []:
+            headers.setdefault(name, value)  # the first of repeated headers, as Starlette reads them
         what = f"{method} {_clip(sub or path, 80)}"
         declared = headers.get(b"content-length")
         if declared is not None:
