@@ -151,6 +151,33 @@ def test_webhook_signature_oddities_are_400(client):
         assert answer.status_code == 400, (signature[:20], answer.text)
 
 
+def test_a_lost_race_for_a_unique_row_is_409_not_500(client):
+    """Another transaction adds bob while the PUT is between its check and its insert."""
+    from sqlalchemy import text
+
+    from matfold_services.access import user_for
+    from matfold_services.models import Role
+
+    pid = client.post(f"{API}/projects", json={"name": "race"}).json()["id"]
+    with client.db() as other:
+        bob = user_for(other, "bob")
+        other.commit()
+        other.add(ProjectMember(project_id=pid, user_id=bob.id, role=Role.viewer))
+        other.flush()  # holds the (project, user) key, uncommitted
+        with ThreadPoolExecutor(1) as pool:
+            put = pool.submit(client.put, f"{API}/projects/{pid}/members/bob", json={"role": "editor"})
+            with client.db() as watcher:  # wait until the PUT's insert waits for our transaction
+                while not watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                              "AND datname = current_database()")):
+                    watcher.rollback()  # statistics are a snapshot per transaction
+                    assert not put.done(), put.result().text
+                    time.sleep(0.02)
+            other.commit()
+            answer = put.result()
+    assert answer.status_code == 409 and "concurrent" in answer.json()["detail"], answer.text
+    assert count(client, ProjectMember, ProjectMember.project_id == pid) == 2
+
+
 # --- identities: a reused name inherits nothing -------------------------------------------------
 
 class AccountsHub:

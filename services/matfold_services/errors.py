@@ -6,7 +6,8 @@
 - The database being down (connection refused or lost, pool exhausted, a
   serialization failure) is a 503 ``{"detail": "the database is unavailable; retry"}``
   with ``Retry-After: 2``; the engine's ``pool_pre_ping`` reconnects once it is back.
-- A value Postgres refuses (NUL in text, a number out of range) is a 422.
+- A value Postgres refuses (NUL in text, a number out of range) is a 422; two requests
+  racing for one unique row (IntegrityError) a 409.
 - A stored :class:`~matfold_services.idempotency.Replay` is sent back as it was.
 """
 
@@ -65,10 +66,14 @@ def install(app: FastAPI) -> None:
             # number): the caller's input, so a 422 that says which rule it broke.
             reason = _text(str(getattr(exc, "orig", exc)).strip().splitlines()[0], 300)
             return JSONResponse(status_code=422, content={"detail": f"a value cannot be stored: {reason}"})
+        if isinstance(exc, sa_exc.IntegrityError):
+            # two requests raced for one unique row (the same member added twice at once)
+            return JSONResponse(status_code=409, content={"detail": "this conflicts with a concurrent change "
+                                                                    "of the same thing; retry"})
         if _unavailable(exc):
             return JSONResponse(status_code=503, content={"detail": DATABASE_DOWN},
                                 headers={"Retry-After": str(RETRY_AFTER)})
-        raise exc  # a bug (ProgrammingError, IntegrityError...): the guard logs it and answers 500
+        raise exc  # a bug (ProgrammingError...): the guard logs it and answers 500
 
     @app.exception_handler(sa_exc.TimeoutError)
     async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError):
