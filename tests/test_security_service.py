@@ -10,9 +10,9 @@ Postgres; the hub tests start a real ``matfold hub`` (JupyterHub, proxy, service
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 

@@ -40,7 +40,8 @@ def clean_errors(errors) -> list[dict]:
     cleaned = []
     for error in list(errors)[:MAX_ERRORS]:
         loc = [p if isinstance(p, int) else _text(p, 64) for p in list(error.get("loc") or ())[:10]]
-        cleaned.append({"loc": loc, "msg": _text(error.get("msg", "invalid")), "type": _text(error.get("type", ""), 64)})
+        cleaned.append({"loc": loc, "msg": _text(error.get("msg", "invalid")),
+                        "type": _text(error.get("type", ""), 64)})
     if len(errors) > MAX_ERRORS:
         cleaned.append({"loc": [], "msg": f"and {len(errors) - MAX_ERRORS} more errors", "type": "too_many_errors"})
     return cleaned

@@ -56,8 +56,8 @@ def _summary(p: ProteinStructure) -> dict:
 
 
 @router.post("/projects/{project_id}/proteins", status_code=201, summary="Save a protein structure (editor)")
-def save_protein(project_id: DbId, body: ProteinIn, user: User = Depends(caller), session: Session = Depends(db_session),
-                 idem: Idempotency = Depends(idempotency)):
+def save_protein(project_id: DbId, body: ProteinIn, user: User = Depends(caller),
+                 session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     require_role(session, user, project_id, Role.editor)
     protein = ProteinStructure(project_id=project_id, name=body.name, sequence=body.sequence,
                                sequence_hash=hashlib.sha256(body.sequence.encode()).hexdigest(),
