@@ -399,6 +399,42 @@ def test_the_kernel_store_retries_a_lost_answer_with_its_key(database_url, monke
         app.state.sessionmaker.kw["bind"].dispose()
 
 
+def test_the_kernel_store_waits_out_a_503_with_the_same_key():
+    """The service answers 503 (database restarting) twice, then the create succeeds."""
+    from matfold_kernel.store.transport import HubTransport, StoreError
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.headers.get("Idempotency-Key"))
+            ok = len(seen) % 3 == 0
+            data = b'{"id": 7}' if ok else b'{"detail": "the database is unavailable; retry"}'
+            self.send_response(201 if ok else 503)
+            if not ok:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/services/matfold"
+        assert HubTransport(url, "t", backoff=0.01).request("POST", "projects", {"name": "x"}) == {"id": 7}
+        assert len(seen) == 3 and len(set(seen)) == 1 and len(seen[0]) == 32
+        with pytest.raises(StoreError, match="database is unavailable"):
+            HubTransport(url, "t", retries=1, backoff=0.01).request("POST", "projects", {"name": "y"})
+        assert len(seen) == 5 and seen[3] == seen[4] != seen[0]
+    finally:
+        server.shutdown()
+
+
 # --- through a real hub -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
