@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))  # tests/ holds the hostile catalogue and the even
 
 from tests.billing_orders import SEQUENCES, check_all_orders  # noqa: E402
 from tests.hostile import flood  # noqa: E402
+from tests.stripe_server import StripeServer  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_benchmark"
+STRIPE_KEY = "sk_test_benchmark"
 PRICES = {"researcher": "price_bench_researcher", "lab": "price_bench_lab"}
 
 
@@ -60,8 +62,11 @@ def _billing(database_url: str) -> dict:
     from matfold_services.models import Subscription, User
 
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "STRIPE_WEBHOOK_SECRET", "JUPYTERHUB_API_TOKEN",
-                                             "MATFOLD_BILLING_PRICE_RESEARCHER", "MATFOLD_BILLING_PRICE_LAB")}
-    os.environ.update(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                                             "MATFOLD_BILLING_PRICE_RESEARCHER", "MATFOLD_BILLING_PRICE_LAB",
+                                             "STRIPE_SECRET_KEY", "STRIPE_API_BASE")}
+    stripe_api = StripeServer(STRIPE_KEY).__enter__()  # full ties are settled by re-reading from "Stripe"
+    os.environ.update(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, STRIPE_SECRET_KEY=STRIPE_KEY,
+                      STRIPE_API_BASE=stripe_api.url,
                       MATFOLD_BILLING_PRICE_RESEARCHER=PRICES["researcher"], MATFOLD_BILLING_PRICE_LAB=PRICES["lab"])
     os.environ.pop("JUPYTERHUB_API_TOKEN", None)
     try:
@@ -81,10 +86,11 @@ def _billing(database_url: str) -> dict:
                                       .where(User.name == user)).one()
                 return row.plan, row.status
 
-        result = check_all_orders(deliver, state_of, PRICES, SEQUENCES)
+        result = check_all_orders(deliver, state_of, PRICES, SEQUENCES, publish=stripe_api.set_subscription)
         app.state.sessionmaker.kw["bind"].dispose()
         return result
     finally:
+        stripe_api.__exit__(None, None, None)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -32,6 +32,10 @@ SEQUENCES = {
     "upgrade in one second": [("created", "active", "researcher", 0), ("updated", "active", "lab", 0)],
     "cancel in one second": [("created", "active", "lab", 0), ("updated", "past_due", "lab", 0),
                              ("deleted", "canceled", "lab", 0)],
+    # full ties (same second, status and type): only re-reading the subscription settles them
+    "two plan changes in one second": [("created", "active", "researcher", 0), ("updated", "active", "lab", 1),
+                                       ("updated", "active", "researcher", 1)],
+    "dunning plan change in one second": [("updated", "past_due", "lab", 0), ("updated", "past_due", "researcher", 0)],
 }
 
 
@@ -41,8 +45,9 @@ def expected(sequence) -> tuple[str, str]:
     return (plan if status in ENTITLED else "free"), status
 
 
-def events_for(sequence, user: str, prices: dict, base: int | None = None) -> list[str]:
-    """The JSON bodies of `sequence` for a fresh subscription of `user` (oldest first)."""
+def events_for(sequence, user: str, prices: dict, base: int | None = None) -> tuple[list[str], dict]:
+    """The JSON bodies of `sequence` for a fresh subscription of `user` (oldest first), and
+    the subscription object as Stripe holds it at the end (the newest event's)."""
     base = int(time.time()) - 60 if base is None else base
     sub_id, customer = "sub_" + secrets.token_hex(8), "cus_" + secrets.token_hex(8)
     bodies = []
@@ -55,11 +60,11 @@ def events_for(sequence, user: str, prices: dict, base: int | None = None) -> li
         bodies.append(json.dumps({"id": "evt_" + secrets.token_hex(12), "object": "event",
                                   "type": f"customer.subscription.{kind}", "created": base + offset,
                                   "livemode": False, "data": {"object": sub}}))
-    return bodies
+    return bodies, sub
 
 
 def check_all_orders(deliver: Callable[[str], int], state_of: Callable[[str], tuple[str, str]],
-                     prices: dict, sequences: dict = SEQUENCES) -> dict:
+                     prices: dict, sequences: dict = SEQUENCES, publish: Callable[[dict], object] | None = None) -> dict:
     """Deliver every permutation of every sequence (a fresh user each); count wrong endings.
 
     Parameters
@@ -68,6 +73,8 @@ def check_all_orders(deliver: Callable[[str], int], state_of: Callable[[str], tu
         Sends one event body (signed) to the webhook; returns the HTTP status.
     state_of : callable
         ``user -> (plan, subscription status)`` as the service stored it.
+    publish : callable, optional
+        Gives the local Stripe stand-in each subscription's final state, for re-reads.
 
     Returns
     -------
@@ -80,7 +87,9 @@ def check_all_orders(deliver: Callable[[str], int], state_of: Callable[[str], tu
         want = expected(sequence)
         for order in itertools.permutations(range(len(sequence))):
             user = f"payer{number}x{''.join(map(str, order))}"
-            bodies = events_for(sequence, user, prices)
+            bodies, final = events_for(sequence, user, prices)
+            if publish is not None:
+                publish(final)
             for index in order:
                 status = deliver(bodies[index])
                 events += 1

@@ -330,9 +330,22 @@ def test_reordered_events_end_on_the_newest_state_in_every_order(client, stripe_
     from .billing_orders import SEQUENCES, check_all_orders
 
     result = check_all_orders(lambda body: deliver(client, body).status_code, lambda user: _state(client, user),
-                              PRICES)
-    assert result["sequences"] == len(SEQUENCES) and result["orders"] == 24 + 24 + 6 + 6 + 2 + 2 + 6
+                              PRICES, publish=stripe_api.set_subscription)
+    assert result["sequences"] == len(SEQUENCES) and result["orders"] == 24 + 24 + 6 + 6 + 2 + 2 + 6 + 6 + 2
     assert result["wrong"] == []
+    rereads = [r for r in stripe_api.requests if r["method"] == "GET" and r["path"].startswith("/v1/subscriptions/")]
+    assert len(rereads) >= 4  # the full ties were settled by asking Stripe
+
+
+def test_a_full_tie_without_an_api_key_keeps_the_first(client, stripe_api, env):
+    from .billing_orders import events_for
+
+    env.delenv("STRIPE_SECRET_KEY")
+    bodies, _ = events_for([("updated", "active", "lab", 0), ("updated", "active", "researcher", 0)], "tia", PRICES)
+    assert deliver(client, bodies[0]).json()["status"] == "applied"
+    tie = deliver(client, bodies[1])
+    assert tie.status_code == 200 and "STRIPE_SECRET_KEY" in tie.json()["reason"]
+    assert _state(client, "tia") == ("lab", "active")
 
 
 def test_a_late_created_incomplete_does_not_undo_a_payment(client, stripe_api):

@@ -24,8 +24,9 @@ by the event's ``created`` (Unix seconds), and within one second by :func:`event
 rank (Stripe often emits ``created(incomplete)`` and ``updated(active)`` in the same
 second): later lifecycle states win (incomplete < incomplete_expired < trialing < active
 < past_due < unpaid/paused < canceled), then the event type (created < updated < deleted).
-A full tie keeps the state applied first. So every order of delivery ends on the state
-of the newest event, whatever arrives last.
+A full tie (two same-status updates in one second) is settled by re-reading the
+subscription from Stripe (kept as applied when no API key is configured). So every
+order of delivery ends on the state of the newest event, whatever arrives last.
 """
 
 from __future__ import annotations
@@ -302,6 +303,22 @@ def _owner(session: Session, sub: Mapping) -> tuple[User | None, Subscription | 
     return user, _subscription_row(session, user, lock=True)
 
 
+def _reread(subscription_id: str) -> dict | None:
+    """The subscription as Stripe holds it now, or None when no API key is configured.
+
+    Raises
+    ------
+    BillingError
+        502/503 when Stripe fails (the webhook is not acknowledged: Stripe redelivers).
+    """
+    cfg = config()
+    if not cfg.secret_key:
+        return None
+    client = stripe_client(cfg)
+    return _as_dict(_stripe_call("re-reading a subscription",
+                                 lambda: client.v1.subscriptions.retrieve(subscription_id)))
+
+
 def handle_event(session: Session, event: Any) -> dict:
     """Apply a verified webhook event to the user's plan and subscription row, once.
 
@@ -340,9 +357,16 @@ def handle_event(session: Session, event: Any) -> dict:
         return {"status": "ignored", "reason": f"{sub['id']} was already canceled"}
     status = "canceled" if kind.endswith(".deleted") else str(sub.get("status", ""))
     order = event_order(event, status)
-    if row is not None and row.stripe_subscription_id == sub["id"] and row.last_event_created is not None \
-            and order <= (row.last_event_created, row.last_event_rank or 0):
-        return {"status": "ignored", "reason": f"event {event_id} is older than the last one applied to {sub['id']}"}
+    if row is not None and row.stripe_subscription_id == sub["id"] and row.last_event_created is not None:
+        last = (row.last_event_created, row.last_event_rank or 0)
+        if order < last:
+            return {"status": "ignored", "reason": f"event {event_id} is older than the last one applied to {sub['id']}"}
+        if order == last:  # a full tie: only Stripe knows which came last
+            sub = _reread(sub["id"])
+            if sub is None:
+                return {"status": "ignored", "reason": f"event {event_id} ties with the last one applied; "
+                                                       "set STRIPE_SECRET_KEY to settle ties by re-reading"}
+            status = str(sub.get("status", ""))
     cfg = config()
     items = (sub.get("items") or {}).get("data") or []
     plans = [(plan_for_price(session, cfg, (item.get("price") or {}).get("id", "")), item) for item in items]
