@@ -55,7 +55,12 @@ def _housekeeping(maker) -> dict:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI):
-    period = float(os.environ.get("MATFOLD_SERVICE_SWEEP_SECONDS", SWEEP_SECONDS))
+    try:
+        period = float(os.environ.get("MATFOLD_SERVICE_SWEEP_SECONDS", SWEEP_SECONDS))
+    except ValueError:
+        log.warning("MATFOLD_SERVICE_SWEEP_SECONDS=%r is not a number of seconds; using %s",
+                    os.environ["MATFOLD_SERVICE_SWEEP_SECONDS"], SWEEP_SECONDS)
+        period = SWEEP_SECONDS
 
     async def loop():
         while True:
