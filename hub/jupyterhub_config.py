@@ -154,8 +154,10 @@ c.Spawner.args = server_args
 
 # --- services beside the hub ------------------------------------------------------------------
 service_env = {"MATFOLD_SERVICE_PORT": str(matfold.service_port), "PATH": os.environ.get("PATH", "")}
-# billing settings pass through to the service (secrets stay out of this file)
-service_env.update({k: v for k, v in os.environ.items() if k.startswith(("STRIPE_", "MATFOLD_BILLING_"))})
+# billing, service and structure-pool settings pass through to the service (secrets stay
+# out of this file and out of user servers)
+service_env.update({k: v for k, v in os.environ.items()
+                    if k.startswith(("STRIPE_", "MATFOLD_BILLING_", "MATFOLD_SERVICE_", "MATFOLD_STRUCTURE_"))})
 if matfold.database_url:
     service_env["DATABASE_URL"] = matfold.database_url
 services = [

@@ -6,6 +6,8 @@ matfold makes, with the object shapes Stripe documents (https://docs.stripe.com/
 - ``POST /v1/customers``, ``GET /v1/customers/{id}`` (``cus_...``)
 - ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}`` (``cs_test_...``)
 - ``POST /v1/billing_portal/sessions`` (``bps_...``)
+- ``GET /v1/subscriptions/{id}``: the state a test last gave :meth:`StripeServer.subscription`
+  or :meth:`StripeServer.set_subscription` (the billing code re-reads it to settle ties)
 
 Requests must carry ``Authorization: Bearer <key>`` with the server's key (else 401, as
 Stripe answers); each request is kept in ``requests`` with its form-encoded body both
@@ -84,11 +86,18 @@ class StripeServer:
         item = {"id": _id("si_"), "object": "subscription_item", "quantity": 1, "subscription": sub_id,
                 "current_period_start": now, "current_period_end": now + 30 * 86400,
                 "price": {"id": price, "object": "price", "currency": "usd", "recurring": {"interval": "month"}}}
-        return {"id": sub_id, "object": "subscription", "customer": checkout["customer"], "status": status,
-                "livemode": False, "created": now, "cancel_at_period_end": False,
-                "metadata": checkout.get("_subscription_metadata", {}),
-                "items": {"object": "list", "data": [item], "has_more": False,
-                          "url": f"/v1/subscription_items?subscription={sub_id}"}}
+        sub = {"id": sub_id, "object": "subscription", "customer": checkout["customer"], "status": status,
+               "livemode": False, "created": now, "cancel_at_period_end": False,
+               "metadata": checkout.get("_subscription_metadata", {}),
+               "items": {"object": "list", "data": [item], "has_more": False,
+                         "url": f"/v1/subscription_items?subscription={sub_id}"}}
+        return self.set_subscription(sub)
+
+    def set_subscription(self, sub: dict) -> dict:
+        """Make `sub` the subscription's current state (what ``GET /v1/subscriptions/{id}`` answers)."""
+        with self._lock:
+            self.objects[sub["id"]] = sub
+        return sub
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -128,7 +137,7 @@ class StripeServer:
 
     def _retrieve(self, path: str) -> tuple[int, dict]:
         collection, _, oid = path.rpartition("/")
-        if collection in ("/v1/customers", "/v1/checkout/sessions") and oid in self.objects:
+        if collection in ("/v1/customers", "/v1/checkout/sessions", "/v1/subscriptions") and oid in self.objects:
             return 200, self.objects[oid]
         return _error(404, f"No such object: '{oid}'", code="resource_missing")
 

@@ -316,3 +316,58 @@ def test_billing_needs_a_hub_user(client, stripe_api, method, path, who):
     answer = call(client, who, method, path, json={"plan": "researcher"})
     assert answer.status_code == 401, answer.text
     assert stripe_api.requests == []
+
+
+def _state(client, user: str) -> tuple[str, str]:
+    with client.db() as session:
+        row = session.execute(select(User.plan, Subscription.status).join(Subscription, Subscription.user_id == User.id)
+                              .where(User.name == user)).one()
+        return row.plan, row.status
+
+
+def test_reordered_events_end_on_the_newest_state_in_every_order(client, stripe_api):
+    """Every permutation of each sequence (Stripe does not order deliveries), a fresh user each."""
+    from .billing_orders import SEQUENCES, check_all_orders
+
+    result = check_all_orders(lambda body: deliver(client, body).status_code, lambda user: _state(client, user),
+                              PRICES, publish=stripe_api.set_subscription)
+    assert result["sequences"] == len(SEQUENCES) and result["orders"] == 24 + 24 + 6 + 6 + 2 + 2 + 6 + 6 + 2
+    assert result["wrong"] == []
+    rereads = [r for r in stripe_api.requests if r["method"] == "GET" and r["path"].startswith("/v1/subscriptions/")]
+    assert len(rereads) >= 4  # the full ties were settled by asking Stripe
+
+
+def test_a_full_tie_without_an_api_key_keeps_the_first(client, stripe_api, env):
+    from .billing_orders import events_for
+
+    env.delenv("STRIPE_SECRET_KEY")
+    bodies, _ = events_for([("updated", "active", "lab", 0), ("updated", "active", "researcher", 0)], "tia", PRICES)
+    assert deliver(client, bodies[0]).json()["status"] == "applied"
+    tie = deliver(client, bodies[1])
+    assert tie.status_code == 200 and "STRIPE_SECRET_KEY" in tie.json()["reason"]
+    assert _state(client, "tia") == ("lab", "active")
+
+
+def test_a_late_created_incomplete_does_not_undo_a_payment(client, stripe_api):
+    """The issue's case: updated(active) arrives, then the older created(incomplete)."""
+    sub = subscribe(client, stripe_api)
+    now = int(time.time())
+    active = json.loads(event("customer.subscription.updated", sub))
+    incomplete = json.loads(event("customer.subscription.created", {**sub, "status": "incomplete"}))
+    active["created"], incomplete["created"] = now, now - 1
+    assert deliver(client, json.dumps(active)).json()["status"] == "applied"
+    late = deliver(client, json.dumps(incomplete))
+    assert late.status_code == 200 and late.json()["status"] == "ignored" and "older" in late.json()["reason"]
+    assert plan_of(client) | {"current_period_end": None} == {
+        "plan": "researcher", "status": "active", "current_period_end": None,
+        "limits": {"monthly_folds": 100, "monthly_predictions": 50000}}
+
+
+@pytest.mark.parametrize("signature", ["t=1,v1=\xe9\xe9", "t=1,v1=" + "a" * 5000, "t=1\x01,v1=00", "\u2603"])
+def test_any_signature_header_content_is_a_400(client, stripe_api, signature):
+    body = event("customer.subscription.created", {"id": "sub_1"})
+    answer = client.post(f"{API}/billing/webhook", content=body,
+                         headers={"Stripe-Signature": signature.encode("utf-8"), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "Stripe-Signature" in answer.json()["detail"]
+    assert events_stored(client) == 0

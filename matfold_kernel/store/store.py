@@ -42,10 +42,10 @@ class Store:
     def save_material(self, project, structure, *, source_database=None, source_id=None,
                       embedding=None) -> MaterialRecord:
         """Save a structure (anything :func:`matfold_kernel.read_structure` reads)."""
-        from ..crystal import read_structure
+        from ..crystal import read_structure, structure_to_dict
 
         s = read_structure(structure)
-        body = {"structure": s.as_dict(), "source_database": source_database, "source_id": source_id,
+        body = {"structure": structure_to_dict(s), "source_database": source_database, "source_id": source_id,
                 "embedding": None if embedding is None else [float(x) for x in embedding]}
         return MaterialRecord.from_json(self._t.request("POST", f"projects/{_id(project)}/materials", body))
 

@@ -6,6 +6,8 @@ role is too weak get 403 naming the role needed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -13,13 +15,54 @@ from sqlalchemy.orm import Session
 
 from .models import Project, ProjectMember, Role, User
 
-__all__ = ["user_for", "require_role", "role_in"]
+__all__ = ["user_for", "require_role", "role_in", "StaleAccount"]
 
 
-def user_for(session: Session, name: str) -> User:
-    """The row of hub user `name`, created on first contact (race-free)."""
-    session.execute(insert(User).values(name=name, plan="free").on_conflict_do_nothing(index_elements=["name"]))
-    return session.scalars(select(User).where(User.name == name)).one()
+class StaleAccount(Exception):
+    """A request by an account older than the one the service knows under that name
+    (a deleted account's token, still cached by the hub client)."""
+
+
+def _live(session: Session, name: str, *, lock: bool = False) -> User | None:
+    query = select(User).where(User.name == name, User.detached_at.is_(None))
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def user_for(session: Session, name: str, created: datetime | None = None) -> User:
+    """The row of hub account `name`, created on first contact (race-free).
+
+    Parameters
+    ----------
+    created : datetime, optional
+        The hub's creation time of the account (UTC). A row of an older account under
+        the same name is detached first (:func:`matfold_services.identity.detach`: its
+        memberships go), so a new account reusing a deleted name inherits nothing.
+        None (no hub to ask) trusts the name.
+
+    Raises
+    ------
+    StaleAccount
+        When `created` is older than the row's account: the caller is a deleted account.
+    """
+    from .identity import detach
+
+    row = _live(session, name)
+    if row is not None and (created is None or row.hub_created == created):
+        return row
+    if row is not None:
+        row = _live(session, name, lock=True)  # one request detaches; the others wait, then see it
+    if row is not None and created is not None:
+        if row.hub_created is None:
+            row.hub_created = created  # a row from before identities were kept: adopt
+            session.flush()
+            return row
+        if created < row.hub_created:
+            raise StaleAccount(f"the hub account {name!r} of {created.isoformat()} was replaced by a newer one")
+        if created > row.hub_created:
+            detach(session, row)
+    session.execute(insert(User).values(name=name, plan="free", hub_created=created)
+                    .on_conflict_do_nothing(index_elements=["name"], index_where=User.detached_at.is_(None)))
+    return _live(session, name)
 
 
 def role_in(session: Session, user: User, project_id: int) -> Role | None:

@@ -9,6 +9,8 @@ against the hub, so identities and groups are the hub's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 
 from fastapi import Depends, FastAPI
@@ -16,10 +18,17 @@ from fastapi import Depends, FastAPI
 from .db import database_status, database_url
 from .routes.deps import hub_user
 
-__all__ = ["create_app", "PREFIX"]
+__all__ = ["create_app", "PREFIX", "TOKEN_CACHE_SECONDS", "SWEEP_SECONDS"]
 
 #: Where JupyterHub's proxy routes the service.
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/matfold/").rstrip("/")
+#: Seconds the hub's answer about a token is trusted: a revoked token or a deleted user is
+#: refused at most this long after the hub forgets it (4, so that with polling and the
+#: request in flight the refusal lands within the 5 s promised).
+TOKEN_CACHE_SECONDS = 4
+#: Seconds between sweeps of deleted hub accounts (``MATFOLD_SERVICE_SWEEP_SECONDS``; 0: never).
+SWEEP_SECONDS = 60.0
+log = logging.getLogger("matfold_services")
 
 
 def _hub_auth():
@@ -27,7 +36,50 @@ def _hub_auth():
         return None
     from jupyterhub.services.auth import HubAuth
 
-    return HubAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
+    return HubAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=TOKEN_CACHE_SECONDS)
+
+
+def _housekeeping(maker) -> dict:
+    """One round: detach deleted hub accounts (inside a hub) and forget old idempotency keys."""
+    from . import identity
+    from .idempotency import purge
+
+    result = {}
+    with maker() as session:
+        result["purged_keys"] = purge(session)
+        if identity.hub_api() is not None:
+            result.update(identity.sweep(session))
+        session.commit()
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    try:
+        period = float(os.environ.get("MATFOLD_SERVICE_SWEEP_SECONDS", SWEEP_SECONDS))
+    except ValueError:
+        log.warning("MATFOLD_SERVICE_SWEEP_SECONDS=%r is not a number of seconds; using %s",
+                    os.environ["MATFOLD_SERVICE_SWEEP_SECONDS"], SWEEP_SECONDS)
+        period = SWEEP_SECONDS
+
+    async def loop():
+        while True:
+            try:
+                result = await asyncio.to_thread(_housekeeping, app.state.sessionmaker)
+                if result.get("detached"):
+                    log.info("detached deleted hub accounts: %s", ", ".join(result["detached"]))
+            except Exception as exc:  # the hub or the database is away: try next round
+                log.warning("housekeeping skipped: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(loop()) if period > 0 and app.state.sessionmaker is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app() -> FastAPI:
@@ -41,6 +93,7 @@ def create_app() -> FastAPI:
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.hub_auth = _hub_auth()
     app.state.sessionmaker = None
@@ -55,15 +108,11 @@ def create_app() -> FastAPI:
     for module in (projects, materials, proteins, search, usage, billing):
         app.include_router(module.router, prefix=f"{PREFIX}/api")
 
-    from fastapi.responses import JSONResponse
-    from sqlalchemy.exc import DataError
+    from . import errors
+    from .guard import RequestGuard
 
-    @app.exception_handler(DataError)
-    async def _unstorable(request, exc: DataError):
-        # Postgres refused a value the schema let through (NUL in text, out-of-range
-        # number): the caller's input, so a 422 that says which rule it broke.
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return JSONResponse(status_code=422, content={"detail": f"a value cannot be stored: {reason}"})
+    errors.install(app)
+    app.add_middleware(RequestGuard, api_prefix=f"{PREFIX}/api")
 
     @app.get(f"{PREFIX}/health", summary="Is the service up, and its database?")
     async def health():

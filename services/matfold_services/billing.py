@@ -17,6 +17,16 @@ fix one):
 
 The webhook is the only thing that changes a user's plan: a subscription's price names
 the plan, and a user keeps it while the subscription is active, trialing or past due.
+
+Stripe does not deliver events in order (and redelivers failed ones for days), so an
+event is applied only when it is newer than the last one applied to its subscription:
+by the event's ``created`` (Unix seconds), and within one second by :func:`event_order`'s
+rank (Stripe often emits ``created(incomplete)`` and ``updated(active)`` in the same
+second): later lifecycle states win (incomplete < incomplete_expired < trialing < active
+< past_due < unpaid/paused < canceled), then the event type (created < updated < deleted).
+A full tie (two same-status updates in one second) is settled by re-reading the
+subscription from Stripe (kept as applied when no API key is configured). So every
+order of delivery ends on the state of the newest event, whatever arrives last.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from .models import Plan, StripeEvent, Subscription, User
 
 __all__ = ["BillingError", "BillingConfig", "PAID_PLANS", "SUBSCRIPTION_EVENTS", "config",
            "stripe_client", "price_for", "plan_for_price", "create_checkout", "create_portal",
-           "verify_event", "handle_event"]
+           "verify_event", "handle_event", "event_order", "MAX_SIGNATURE"]
 
 #: Plans bought through Stripe, and the variable holding each one's price id.
 PAID_PLANS = {"researcher": "MATFOLD_BILLING_PRICE_RESEARCHER", "lab": "MATFOLD_BILLING_PRICE_LAB"}
@@ -47,6 +57,14 @@ SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.u
                        "customer.subscription.deleted")
 #: Subscription statuses that grant the subscribed plan (past_due: Stripe is still retrying).
 ENTITLED = ("active", "trialing", "past_due")
+#: Tie rank of a subscription status within one second: later in Stripe's lifecycle is larger.
+STATUS_RANK = {"incomplete": 0, "incomplete_expired": 1, "trialing": 2, "active": 3, "past_due": 4,
+               "unpaid": 5, "paused": 5, "canceled": 9}
+#: Tie rank of an event type when the status ranks are equal.
+TYPE_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
+             "customer.subscription.deleted": 2}
+#: Longest Stripe-Signature header read (characters; Stripe's are about 150).
+MAX_SIGNATURE = 2048
 DEFAULT_RETURN_URL = "http://127.0.0.1:8000/hub/home"
 
 
@@ -231,6 +249,9 @@ def verify_event(payload: bytes, signature: str | None) -> stripe.Event:
                                 "(the endpoint's signing secret, whsec_...) in the service's environment")
     if not signature:
         raise BillingError(400, "missing Stripe-Signature header: only Stripe may call this webhook")
+    if len(signature) > MAX_SIGNATURE or not (signature.isascii() and signature.isprintable()):
+        raise BillingError(400, f"Stripe-Signature must be printable ASCII of at most {MAX_SIGNATURE} characters "
+                                "(t=...,v1=...): only Stripe may call this webhook")
     try:
         return stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as exc:
@@ -241,7 +262,22 @@ def verify_event(payload: bytes, signature: str | None) -> stripe.Event:
         raise BillingError(400, f"Stripe-Signature does not verify ({reason}); check that "
                                 "STRIPE_WEBHOOK_SECRET is this endpoint's signing secret") from None
     except ValueError as exc:
-        raise BillingError(400, f"the webhook body is not a Stripe event: {exc}") from None
+        raise BillingError(400, f"the webhook body is not a Stripe event: {str(exc)[:200]}") from None
+    except Exception as exc:  # anything else the Stripe library trips on is still the sender's input
+        raise BillingError(400, f"Stripe-Signature or body cannot be checked ({type(exc).__name__}); "
+                                "only Stripe may call this webhook") from None
+
+
+def event_order(event: Mapping, status: str) -> tuple[int, int]:
+    """``(created, rank)`` of a subscription event: larger is newer (see the module's description).
+
+    ``rank`` is ``10 * STATUS_RANK[status] + TYPE_RANK[type]`` (unknown statuses rank lowest).
+    """
+    try:
+        created = int(event.get("created") or 0)
+    except (TypeError, ValueError):
+        created = 0
+    return created, 10 * STATUS_RANK.get(status, 0) + TYPE_RANK.get(event.get("type", ""), 0)
 
 
 def _as_dict(obj: Any) -> dict:
@@ -265,6 +301,22 @@ def _owner(session: Session, sub: Mapping) -> tuple[User | None, Subscription | 
         return None, None
     user = user_for(session, name)
     return user, _subscription_row(session, user, lock=True)
+
+
+def _reread(subscription_id: str) -> dict | None:
+    """The subscription as Stripe holds it now, or None when no API key is configured.
+
+    Raises
+    ------
+    BillingError
+        502/503 when Stripe fails (the webhook is not acknowledged: Stripe redelivers).
+    """
+    cfg = config()
+    if not cfg.secret_key:
+        return None
+    client = stripe_client(cfg)
+    return _as_dict(_stripe_call("re-reading a subscription",
+                                 lambda: client.v1.subscriptions.retrieve(subscription_id)))
 
 
 def handle_event(session: Session, event: Any) -> dict:
@@ -303,11 +355,22 @@ def handle_event(session: Session, event: Any) -> dict:
     if row is not None and row.stripe_subscription_id == sub["id"] and row.status == "canceled":
         # canceled is final in Stripe: a late 'updated' must not bring the plan back
         return {"status": "ignored", "reason": f"{sub['id']} was already canceled"}
+    status = "canceled" if kind.endswith(".deleted") else str(sub.get("status", ""))
+    order = event_order(event, status)
+    if row is not None and row.stripe_subscription_id == sub["id"] and row.last_event_created is not None:
+        last = (row.last_event_created, row.last_event_rank or 0)
+        if order < last:
+            return {"status": "ignored", "reason": f"event {event_id} is older than the last one applied to {sub['id']}"}
+        if order == last:  # a full tie: only Stripe knows which came last
+            sub = _reread(sub["id"])
+            if sub is None:
+                return {"status": "ignored", "reason": f"event {event_id} ties with the last one applied; "
+                                                       "set STRIPE_SECRET_KEY to settle ties by re-reading"}
+            status = str(sub.get("status", ""))
     cfg = config()
     items = (sub.get("items") or {}).get("data") or []
     plans = [(plan_for_price(session, cfg, (item.get("price") or {}).get("id", "")), item) for item in items]
     plan, item = next(((p, i) for p, i in plans if p), (None, items[0] if items else {}))
-    status = "canceled" if kind.endswith(".deleted") else sub.get("status", "")
     if plan is None and status != "canceled":
         prices = ", ".join((i.get("price") or {}).get("id", "?") for i in items) or "none"
         raise BillingError(422, f"subscription {sub['id']} has price(s) {prices}, none of which is a "
@@ -320,6 +383,7 @@ def handle_event(session: Session, event: Any) -> dict:
     row.stripe_customer_id = sub.get("customer") or row.stripe_customer_id
     row.stripe_subscription_id = sub["id"]
     row.current_period_end = _period_end(sub, item)
+    row.last_event_created, row.last_event_rank = order
     user.plan = plan if status in ENTITLED and plan else "free"
     session.flush()
     return {"status": "applied", "user": user.name, "plan": user.plan, "subscription": status}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, CreatedAt
@@ -37,6 +37,11 @@ class Subscription(CreatedAt, Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     current_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: ``created`` (Unix seconds) of the last Stripe event applied to this subscription, and
+    #: that event's tie rank (:func:`matfold_services.billing.event_order`): an event is
+    #: applied only when its (created, rank) is larger, so deliveries converge in any order.
+    last_event_created: Mapped[int | None] = mapped_column(BigInteger)
+    last_event_rank: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class UsageCounter(Base):

@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 
-from ..access import user_for
+from ..access import StaleAccount, user_for
 from ..models import User
 
-__all__ = ["db_session", "hub_user", "caller", "DbId", "MAX_ID"]
+__all__ = ["db_session", "hub_user", "caller", "DbId", "MAX_ID", "MAX_TOKEN"]
+
+#: Longest token accepted in ``Authorization`` (hub tokens are 32 hex digits or so).
+MAX_TOKEN = 512
 
 #: Largest row id (Postgres integer); larger ids in a path are a 422, not a 500.
 MAX_ID = 2**31 - 1
@@ -34,16 +37,36 @@ async def hub_user(request: Request, authorization: str | None = Header(default=
     if not authorization:
         raise HTTPException(401, "send a JupyterHub token: 'Authorization: token <token>'")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() not in ("token", "bearer") or not token.strip():
+    token = token.strip()
+    if scheme.lower() not in ("token", "bearer") or not token:
         raise HTTPException(401, "the Authorization header must be 'token <token>'")
-    model = await auth.user_for_token(token.strip(), sync=False)
+    if len(token) > MAX_TOKEN or not (token.isascii() and token.isprintable()) or " " in token:
+        raise HTTPException(401, f"a hub token is printable ASCII without spaces, at most {MAX_TOKEN} characters")
+    try:
+        model = await auth.user_for_token(token, sync=False)
+    except Exception:  # the hub is down or answered oddly: the caller may retry, it is not their fault
+        raise HTTPException(503, "the hub cannot check tokens right now; retry", headers={"Retry-After": "2"}) from None
     if not model or model.get("kind", "user") != "user":
         raise HTTPException(401, "the hub does not know this token as a user's (expired or revoked?)")
     return model
 
 
 def caller(model: dict = Depends(hub_user), session: Session = Depends(db_session)) -> User:
-    """The caller's row in the service's database."""
-    user = user_for(session, model["name"])
+    """The caller's row in the service's database (of this hub account, not just this name)."""
+    from ..identity import HubUnavailable, UnknownHubUser, account_created, parse_created
+
+    name = model["name"]
+    try:
+        created = parse_created(model.get("created")) or account_created(name)
+    except UnknownHubUser:
+        raise HTTPException(401, f"the hub has no user {name!r} any more (deleted?)") from None
+    except HubUnavailable:
+        raise HTTPException(503, "the hub cannot confirm who you are right now; retry",
+                            headers={"Retry-After": "2"}) from None
+    try:
+        user = user_for(session, name, created)
+    except StaleAccount:
+        session.rollback()
+        raise HTTPException(401, f"this token belongs to a deleted account named {name!r}") from None
     session.commit()
     return user

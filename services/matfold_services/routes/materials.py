@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..access import require_role
+from ..idempotency import Idempotency, idempotency
 from ..models import MATERIAL_EMBEDDING_DIM, ExperimentalResult, Material, ModelVersion, Prediction, Role, User
 from ..structures import StructureRejected, check_size, structure_workers
 from .deps import DbId, caller, db_session
@@ -84,7 +85,7 @@ def _material(session: Session, user: User, material_id: DbId, minimum: Role) ->
 
 @router.post("/projects/{project_id}/materials", status_code=201, summary="Save a material (editor)")
 async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends(caller),
-                        session: Session = Depends(db_session)):
+                        session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     """Parse the structure in a bounded worker process (text only, never a path; pymatgen dicts
     through an allow-list), then store it with its formula and space group."""
     await run_in_threadpool(require_role, session, user, project_id, Role.editor)
@@ -94,10 +95,11 @@ async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends
     except StructureRejected as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         raise HTTPException(exc.status, exc.detail, headers=headers) from None
-    return await run_in_threadpool(_store_material, session, user, project_id, body, parsed)
+    return await run_in_threadpool(_store_material, session, user, project_id, body, parsed, idem)
 
 
-def _store_material(session: Session, user: User, project_id: int, body: MaterialIn, parsed: dict) -> dict:
+def _store_material(session: Session, user: User, project_id: int, body: MaterialIn, parsed: dict,
+                    idem: Idempotency) -> dict:
     info = parsed["info"]
     material = Material(project_id=project_id, formula=info["formula"], reduced_formula=info["reduced_formula"],
                         elements=sorted(info["chemical_system"].split("-")),
@@ -105,8 +107,7 @@ def _store_material(session: Session, user: User, project_id: int, body: Materia
                         structure=parsed["structure"], source_database=body.source_database,
                         source_id=body.source_id, embedding=body.embedding, created_by=user.id)
     session.add(material)
-    session.commit()
-    return material_summary(material)
+    return idem.commit(201, lambda: material_summary(material))
 
 
 @router.get("/projects/{project_id}/materials", summary="List a project's materials, filtered")
@@ -149,7 +150,7 @@ def get_material(material_id: DbId, user: User = Depends(caller), session: Sessi
 
 @router.post("/materials/{material_id}/predictions", status_code=201, summary="Save a prediction (editor)")
 def save_prediction(material_id: DbId, body: PredictionIn, user: User = Depends(caller),
-                    session: Session = Depends(db_session)):
+                    session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     _material(session, user, material_id, Role.editor)
     model_id = None
     if body.model_name:
@@ -165,9 +166,9 @@ def save_prediction(material_id: DbId, body: PredictionIn, user: User = Depends(
     prediction = Prediction(material_id=material_id, model_version_id=model_id, property=body.property,
                             value=body.value, unit=body.unit, uncertainty=body.uncertainty, created_by=user.id)
     session.add(prediction)
-    session.commit()
-    return {"id": prediction.id, "material_id": material_id, "property": body.property, "value": body.value,
-            "unit": body.unit, "uncertainty": body.uncertainty, "model": body.model_name}
+    return idem.commit(201, lambda: {"id": prediction.id, "material_id": material_id, "property": body.property,
+                                     "value": body.value, "unit": body.unit, "uncertainty": body.uncertainty,
+                                     "model": body.model_name})
 
 
 @router.get("/materials/{material_id}/predictions", summary="Prediction history, newest first")
@@ -186,14 +187,13 @@ def list_predictions(material_id: DbId, property: str | None = None, user: User 
 
 @router.post("/materials/{material_id}/experiments", status_code=201, summary="Save a measured value (editor)")
 def save_experiment(material_id: DbId, body: ExperimentIn, user: User = Depends(caller),
-                    session: Session = Depends(db_session)):
+                    session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     _material(session, user, material_id, Role.editor)
     result = ExperimentalResult(material_id=material_id, property=body.property, value=body.value,
                                 unit=body.unit, uncertainty=body.uncertainty, reference=body.reference,
                                 created_by=user.id)
     session.add(result)
-    session.commit()
-    return {"id": result.id, "material_id": material_id, **body.model_dump()}
+    return idem.commit(201, lambda: {"id": result.id, "material_id": material_id, **body.model_dump()})
 
 
 @router.get("/projects/{project_id}/comparison", summary="Predicted vs measured for one property")

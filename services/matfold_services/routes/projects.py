@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import require_role, user_for
+from ..access import StaleAccount, require_role, user_for
+from ..idempotency import Idempotency, idempotency
 from ..models import Project, ProjectMember, Role, User
 from typing import Annotated
 
@@ -62,14 +63,14 @@ def _out(project: Project, role: Role) -> ProjectOut:
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut, summary="Create a project (you own it)")
-def create_project(body: ProjectIn, user: User = Depends(caller), session: Session = Depends(db_session)):
+def create_project(body: ProjectIn, user: User = Depends(caller), session: Session = Depends(db_session),
+                   idem: Idempotency = Depends(idempotency)):
     _check_properties(body.target_properties)
     project = Project(name=body.name, description=body.description, target_properties=body.target_properties)
     session.add(project)
     session.flush()
     session.add(ProjectMember(project_id=project.id, user_id=user.id, role=Role.owner))
-    session.commit()
-    return _out(project, Role.owner)
+    return idem.commit(201, lambda: _out(project, Role.owner))
 
 
 @router.get("/projects", response_model=list[ProjectOut], summary="Projects you are a member of")
@@ -118,19 +119,28 @@ def list_members(project_id: DbId, user: User = Depends(caller), session: Sessio
 
 @router.put("/projects/{project_id}/members/{username}", summary="Add a member or change a role (owner)")
 def set_member(project_id: DbId, username: UserName, body: MemberIn, user: User = Depends(caller),
-               session: Session = Depends(db_session)):
+               session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
+    from ..identity import HubUnavailable, UnknownHubUser, account_created
+
     require_role(session, user, project_id, Role.owner)
     if username == user.name and body.role != Role.owner:
         raise HTTPException(409, "you cannot demote yourself; make another member owner first")
-    member = user_for(session, username)
+    try:  # the member's current hub account, so a deleted account's row is never re-used
+        member = user_for(session, username, account_created(username))
+    except UnknownHubUser:
+        raise HTTPException(404, f"the hub has no user {username!r}; they must log in to the hub once") from None
+    except HubUnavailable:
+        raise HTTPException(503, "the hub cannot confirm this user right now; retry",
+                            headers={"Retry-After": "2"}) from None
+    except StaleAccount:
+        raise HTTPException(409, f"the hub account {username!r} just changed; retry") from None
     row = session.scalars(select(ProjectMember).where(ProjectMember.project_id == project_id,
                                                        ProjectMember.user_id == member.id)).first()
     if row is None:
         session.add(ProjectMember(project_id=project_id, user_id=member.id, role=body.role))
     else:
         row.role = body.role
-    session.commit()
-    return {"user": username, "role": body.role.value}
+    return idem.commit(200, lambda: {"user": username, "role": body.role.value})
 
 
 @router.delete("/projects/{project_id}/members/{username}", status_code=204, summary="Remove a member (owner)")
@@ -139,7 +149,7 @@ def remove_member(project_id: DbId, username: UserName, user: User = Depends(cal
     require_role(session, user, project_id, Role.owner)
     if username == user.name:
         raise HTTPException(409, "an owner cannot remove themselves; delete the project instead")
-    member = session.scalars(select(User).where(User.name == username)).first()
+    member = session.scalars(select(User).where(User.name == username, User.detached_at.is_(None))).first()
     row = member and session.scalars(select(ProjectMember).where(
         ProjectMember.project_id == project_id, ProjectMember.user_id == member.id)).first()
     if not row:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..access import require_role
+from ..idempotency import Idempotency, idempotency
 from ..models import PROTEIN_EMBEDDING_DIM, ProteinStructure, Role, User
 from .deps import DbId, caller, db_session
 
@@ -55,15 +56,15 @@ def _summary(p: ProteinStructure) -> dict:
 
 
 @router.post("/projects/{project_id}/proteins", status_code=201, summary="Save a protein structure (editor)")
-def save_protein(project_id: DbId, body: ProteinIn, user: User = Depends(caller), session: Session = Depends(db_session)):
+def save_protein(project_id: DbId, body: ProteinIn, user: User = Depends(caller),
+                 session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     require_role(session, user, project_id, Role.editor)
     protein = ProteinStructure(project_id=project_id, name=body.name, sequence=body.sequence,
                                sequence_hash=hashlib.sha256(body.sequence.encode()).hexdigest(),
                                mean_plddt=body.mean_plddt, files=body.files, embedding=body.embedding,
                                created_by=user.id)
     session.add(protein)
-    session.commit()
-    return _summary(protein)
+    return idem.commit(201, lambda: _summary(protein))
 
 
 @router.get("/projects/{project_id}/proteins", summary="List a project's protein structures")

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ..access import require_role
 from ..hubgroups import classroom_limits
+from ..idempotency import Idempotency, idempotency
 from ..models import Role, User
 from ..quota import KINDS, QuotaExceeded, consume, quota_status
 from .deps import MAX_ID, caller, db_session, hub_user
@@ -32,7 +33,7 @@ def get_usage(user: User = Depends(caller), model: dict = Depends(hub_user),
 
 @router.post("/usage/{kind}", summary="Count metered work against the monthly quota")
 def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), model: dict = Depends(hub_user),
-               session: Session = Depends(db_session)):
+               session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     if kind not in KINDS:
         raise HTTPException(404, f"unknown usage kind {kind!r}; use {', '.join(KINDS)}")
     if body.project_id is not None:
@@ -42,5 +43,4 @@ def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), model: di
                        classroom_limits(model.get("groups")))
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from None
-    session.commit()
-    return {"kind": kind, "used": used}
+    return idem.commit(200, lambda: {"kind": kind, "used": used})
