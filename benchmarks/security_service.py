@@ -107,6 +107,12 @@ def run(normal_requests: int = 300) -> dict:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="matfold-bench-security-") as tmp:
         server = pgserver.get_server(Path(tmp) / "postgres", cleanup_mode="stop")
+        if os.geteuid() == 0:  # the hub's service runs as its own account: let it reach the socket
+            from matfold_hub.accounts import SERVICE_ACCOUNT, ensure_account
+            from matfold_services.db import open_socket_to
+
+            ensure_account(SERVICE_ACCOUNT, Path("/var/lib") / SERVICE_ACCOUNT, system=True)
+            open_socket_to(server.pgdata, SERVICE_ACCOUNT)
         try:
             hub_db, billing_db = _database(server, "hub_service"), _database(server, "billing")
             with HubProcess(Path(tmp) / "hub", env={"DATABASE_URL": hub_db,

@@ -444,6 +444,9 @@ def service_db(postgres):
 
     import psycopg
 
+    from .conftest import let_the_service_reach
+
+    let_the_service_reach(postgres)  # the hub's service runs as its own account
     name = "t_security_hub_" + uuid.uuid4().hex[:6]
     with psycopg.connect(postgres.get_uri(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

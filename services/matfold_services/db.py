@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-__all__ = ["database_url", "database_status", "start_embedded", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
+__all__ = ["database_url", "database_status", "start_embedded", "open_socket_to", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
            "alembic_config"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -136,12 +136,19 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
     if require_password:
         url = _require_password(server, base / "postgres.password")
     if socket_account:
-        _open_socket_to(Path(server.pgdata), socket_account)
+        open_socket_to(Path(server.pgdata), socket_account)
     return server, url
 
 
-def _open_socket_to(pgdata: Path, account: str) -> None:
-    """Put `account` in the data folder's group and make the folder ``0710``."""
+def open_socket_to(pgdata, account: str) -> None:
+    """Let `account` reach the socket of the pgserver Postgres in `pgdata` (root only).
+
+    Puts `account` in the data folder's group (pgserver's own) and makes the folder
+    ``0710``: traverse only, its files stay ``0600``. ``matfold hub`` does this for its
+    embedded Postgres and the ``matfold-service`` account; do it for any other
+    pgserver Postgres such a hub's ``DATABASE_URL`` names (the tests' one, say).
+    """
+    pgdata = Path(pgdata)
     import grp
     import pwd
     import subprocess
