@@ -68,6 +68,16 @@ def _decode(data: bytes, name: str) -> str:
         ) from None
 
 
+def _checked(text: str, name, path, *, empty: str, binary: str) -> TextSource:
+    """The last checks every input shares (not blank, no NUL), line endings normalised."""
+    if not text.strip():
+        raise MatfoldInputError(empty, name)
+    if "\x00" in text:
+        raise MatfoldInputError(f"contains NUL characters: {binary}, not text", name)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return TextSource(text=text, name=str(name), path=path)
+
+
 def text_source(content, *, name: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> TextSource:
     """Check in-memory `content` as text; never opens a file.
 
@@ -119,12 +129,8 @@ def text_source(content, *, name: str | None = None, max_bytes: int = MAX_FILE_B
             "(to read a file, use read_structure(path))",
             name,
         )
-    if not text.strip():
-        raise MatfoldInputError("the structure text is empty; give CIF, POSCAR or extxyz content", name)
-    if "\x00" in text:
-        raise MatfoldInputError("contains NUL characters: this is binary data, not text", name)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return TextSource(text=text, name=str(name), path=None)
+    return _checked(text, name, None, empty="the structure text is empty; give CIF, POSCAR or extxyz content",
+                    binary="this is binary data")
 
 
 def read_text_source(source, *, name: str | None = None) -> TextSource:
@@ -196,9 +202,5 @@ def read_text_source(source, *, name: str | None = None) -> TextSource:
                 f"is {len(data) / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit", name
             )
         text = _decode(data, name)
-    if not text.strip():
-        raise MatfoldInputError("the file is empty; give a file with structure data", name)
-    if "\x00" in text:
-        raise MatfoldInputError("contains NUL characters: this is a binary file, not text", name)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return TextSource(text=text, name=str(name), path=path)
+    return _checked(text, name, path, empty="the file is empty; give a file with structure data",
+                    binary="this is a binary file")

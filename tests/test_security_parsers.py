@@ -341,9 +341,10 @@ def service(postgres, tmp_path_factory):
 
 
 def post_material(service, body, who="bob"):
+    """POST `body` as JSON; lone surrogates and NaN go out escaped/bare, as a hostile client sends them."""
     client, project = service
-    return client.post(client.api + f"projects/{project}/materials", json=body,
-                       headers={"Authorization": f"token {who}"})
+    return client.post(client.api + f"projects/{project}/materials", content=json.dumps(body).encode(),
+                       headers={"Authorization": f"token {who}", "Content-Type": "application/json"})
 
 
 def test_route_saves_text_and_dicts_and_reads_them_back(service, lifepo4_cif, batio3_cif):
