@@ -101,6 +101,8 @@ def hubs():
             proc.kill()
         except psutil.Error:
             pass
+    for hub in started:  # a hub killed with SIGKILL never ran its stop(): its accounts are still there
+        hub.remove_accounts()
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 

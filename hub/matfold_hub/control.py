@@ -168,15 +168,23 @@ class HubProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
         self._log.close()
-        if self.throwaway_prefix:
-            import pwd
-
-            from .accounts import delete_account
-
-            for entry in pwd.getpwall():
-                if entry.pw_name.startswith(self.throwaway_prefix):
-                    delete_account(entry.pw_name)
+        self.remove_accounts()
         return code
+
+    def remove_accounts(self) -> None:
+        """Delete the Unix accounts this hub made for its users (its throwaway prefix only).
+
+        `stop` does it; call it yourself for a hub whose launcher was killed.
+        """
+        if not self.throwaway_prefix:
+            return
+        import pwd
+
+        from .accounts import delete_account
+
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(self.throwaway_prefix):
+                delete_account(entry.pw_name)
 
     def __enter__(self) -> HubProcess:
         return self.start()
