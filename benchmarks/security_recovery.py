@@ -26,20 +26,11 @@ import time
 from pathlib import Path
 
 import psutil
-import requests
 
 from matfold_hub.control import HubProcess
 from matfold_hub.supervise import marked_processes
 
 __all__ = ["run"]
-
-
-def _db_ok(hub: HubProcess) -> bool:
-    try:
-        response = requests.get(f"{hub.url}/services/matfold/health", timeout=5)
-        return response.ok and response.json()["database"]["ok"] is True
-    except (requests.RequestException, ValueError, KeyError):
-        return False
 
 
 def _left(data_dir: Path, instance: str) -> list[int]:
@@ -81,7 +72,7 @@ def run() -> dict:
         os.kill(postmaster, signal.SIGKILL)
         started = time.monotonic()
         time.sleep(0.1)
-        while not _db_ok(hub) and time.monotonic() - started < 60:
+        while not hub.database_ok() and time.monotonic() - started < 60:
             time.sleep(0.1)
         result["postgres_kill_to_healthy_s"] = round(time.monotonic() - started, 2)
 

@@ -120,14 +120,6 @@ def _service(hub: HubProcess) -> str:
     return f"{hub.url}/services/matfold"
 
 
-def _db_ok(hub: HubProcess) -> bool:
-    try:
-        response = requests.get(f"{_service(hub)}/health", timeout=5)
-        return response.ok and response.json()["database"]["ok"] is True
-    except (requests.RequestException, ValueError, KeyError):
-        return False
-
-
 def _wait_gone(data_dir: Path, instances, limit: float) -> tuple[float, list[str]]:
     started = time.monotonic()
     while time.monotonic() - started < limit:
@@ -151,11 +143,11 @@ def test_postgres_killed_comes_back_by_itself(hubs):
     os.kill(postmaster, signal.SIGKILL)
     killed = time.monotonic()
     time.sleep(0.2)
-    while not _db_ok(hub) and time.monotonic() - killed < 60:
+    while not hub.database_ok() and time.monotonic() - killed < 60:
         time.sleep(0.2)
     recovered = time.monotonic() - killed
     print(f"\nPostgres kill -9 -> service health reports the database ok: {recovered:.1f} s")
-    assert _db_ok(hub), hub.log_path.read_text()[-3000:]
+    assert hub.database_ok(), hub.log_path.read_text()[-3000:]
     assert recovered <= 30
     # a new postmaster, and the service's own pool reconnects: reads and writes work
     assert int((pgdata / "postmaster.pid").read_text().split()[0]) != postmaster
@@ -226,7 +218,7 @@ def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs, record
     assert marked_processes(old) == [], _describe(marked_processes(old))
     log = hub.log_path.read_text()
     assert "leftover process(es) of a previous hub" in log
-    assert _db_ok(hub)
+    assert hub.database_ok()
     assert hub.stop() == 0
 
 
@@ -240,7 +232,7 @@ def test_second_hub_on_a_live_folder_is_refused(hubs):
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and str(hub.process.pid) in lines[0] and "--data-dir" in lines[0], second.stderr
     # the live hub was not touched
-    assert hub.process.poll() is None and _db_ok(hub)
+    assert hub.process.poll() is None and hub.database_ok()
     assert _instance(hubs.data_dir) in hubs.instances
     assert hub.stop() == 0
 

@@ -171,6 +171,14 @@ class HubProcess:
         self.remove_accounts()
         return code
 
+    def database_ok(self) -> bool:
+        """Does the service's ``/health`` report its database up? False while it is not answering."""
+        try:
+            response = requests.get(f"{self.url}/services/matfold/health", timeout=5)
+            return response.ok and response.json()["database"]["ok"] is True
+        except (requests.RequestException, ValueError, KeyError):
+            return False
+
     def remove_accounts(self) -> None:
         """Delete the Unix accounts this hub made for its users (its throwaway prefix only).
 
