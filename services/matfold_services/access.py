@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .models import Project, ProjectMember, Role, User
 
-__all__ = ["user_for", "require_role", "role_in", "StaleAccount"]
+__all__ = ["live_user", "user_for", "require_role", "role_in", "StaleAccount"]
 
 
 class StaleAccount(Exception):
@@ -23,7 +23,8 @@ class StaleAccount(Exception):
     (a deleted account's token, still cached by the hub client)."""
 
 
-def _live(session: Session, name: str, *, lock: bool = False) -> User | None:
+def live_user(session: Session, name: str, *, lock: bool = False) -> User | None:
+    """The current (not detached) row of hub user `name`, or None."""
     query = select(User).where(User.name == name, User.detached_at.is_(None))
     return session.scalars(query.with_for_update() if lock else query).first()
 
@@ -46,11 +47,11 @@ def user_for(session: Session, name: str, created: datetime | None = None) -> Us
     """
     from .identity import detach
 
-    row = _live(session, name)
+    row = live_user(session, name)
     if row is not None and (created is None or row.hub_created == created):
         return row
     if row is not None:
-        row = _live(session, name, lock=True)  # one request detaches; the others wait, then see it
+        row = live_user(session, name, lock=True)  # one request detaches; the others wait, then see it
     if row is not None and created is not None:
         if row.hub_created is None:
             row.hub_created = created  # a row from before identities were kept: adopt
@@ -62,7 +63,7 @@ def user_for(session: Session, name: str, created: datetime | None = None) -> Us
             detach(session, row)
     session.execute(insert(User).values(name=name, plan="free", hub_created=created)
                     .on_conflict_do_nothing(index_elements=["name"], index_where=User.detached_at.is_(None)))
-    return _live(session, name)
+    return live_user(session, name)
 
 
 def role_in(session: Session, user: User, project_id: int) -> Role | None:

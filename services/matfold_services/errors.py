@@ -48,7 +48,7 @@ def clean_errors(errors) -> list[dict]:
 
 
 def _unavailable(exc: Exception) -> bool:
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         return True
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 

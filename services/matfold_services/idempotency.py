@@ -111,8 +111,9 @@ async def idempotency(request: Request, user: User = Depends(caller), session: S
         raise HTTPException(422, f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters "
                                  f"(got {min(len(key), 10**6)} characters)")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    idem = Idempotency(session, user.id, key, fingerprint(request.method, target, await request.body()),
-                       f"{request.method} {target}"[:300])
+    # without a key nothing is compared: skip re-reading and hashing the body
+    fp = fingerprint(request.method, target, await request.body()) if key is not None else ""
+    idem = Idempotency(session, user.id, key, fp, f"{request.method} {target}"[:300])
     await run_in_threadpool(idem.claim)
     return idem
 

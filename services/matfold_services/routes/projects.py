@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import StaleAccount, require_role, user_for
+from ..access import StaleAccount, live_user, require_role, user_for
 from ..idempotency import Idempotency, idempotency
 from ..models import Project, ProjectMember, Role, User
 from typing import Annotated
@@ -149,7 +149,7 @@ def remove_member(project_id: DbId, username: UserName, user: User = Depends(cal
     require_role(session, user, project_id, Role.owner)
     if username == user.name:
         raise HTTPException(409, "an owner cannot remove themselves; delete the project instead")
-    member = session.scalars(select(User).where(User.name == username, User.detached_at.is_(None))).first()
+    member = live_user(session, username)
     row = member and session.scalars(select(ProjectMember).where(
         ProjectMember.project_id == project_id, ProjectMember.user_id == member.id)).first()
     if not row:
