@@ -180,7 +180,7 @@ def route_client():
     return client, f"{PREFIX}/api/projects/{project}/materials", close
 
 
-def route_case(client, path, kind, case) -> str | None:
+def route_case(client, path, case) -> str | None:
     body = {"structure": case}
     try:
         json.dumps(body)
@@ -259,7 +259,7 @@ def run(n: int = 10_000, route_share: float = 0.1, seed: int = 26) -> dict:
                 counts[kind][1] += 1
                 examples.append((kind, failure, case if kind != "dict" else json.dumps(case)[:300]))
             if route is not None and rng.random() < route_share:
-                failure = route_case(route[0], route[1], kind, case)
+                failure = route_case(route[0], route[1], case)
                 counts["route"][0] += 1
                 counts["route"][2] += failure == "accepted"
                 if failure not in ("accepted", "refused"):

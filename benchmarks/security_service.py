@@ -167,7 +167,8 @@ def main(argv=None) -> int:
     print(f"reordered billing: {r['billing_sequences']} sequences, {r['billing_orders']} orders "
           f"({r['billing_events']} events) checked; wrong: {r['billing_wrong']}")
     print(f"total {time.perf_counter() - start:.0f} s")
-    ok = (r["hostile_5xx"] == 0 and r["normal_success"] == 1.0 and r["billing_wrong"] == 0
+    ok = (r["hostile_5xx"] == 0 and r["hostile_unexpected"] == 0 and r["normal_success"] == 1.0
+          and r["billing_wrong"] == 0
           and max(r["revoked_token_s"], r["deleted_user_s"]) <= 5.0)
     return 0 if ok else 1
 

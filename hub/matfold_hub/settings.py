@@ -13,6 +13,8 @@ from pathlib import Path
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Configurable
 
+from .accounts import SERVICE_ACCOUNT
+
 __all__ = ["MatfoldHub", "AUTHENTICATORS", "SPAWNERS", "default_data_dir"]
 
 AUTHENTICATORS = ("native", "shared-password", "github", "google", "orcid")
@@ -95,14 +97,14 @@ class MatfoldHub(Configurable):
         return value
 
     service_account = Unicode(
-        "matfold-service",
+        SERVICE_ACCOUNT,
         help="Unix account the matfold service runs as on a multi-user local hub (made by "
              "matfold hub). Env: MATFOLD_SERVICE_ACCOUNT.",
     ).tag(config=True)
 
     @default("service_account")
     def _service_account_default(self):
-        return os.environ.get("MATFOLD_SERVICE_ACCOUNT", "matfold-service")
+        return os.environ.get("MATFOLD_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
 
     @property
     def per_user_accounts(self) -> bool:

@@ -21,7 +21,7 @@ from traitlets import Unicode
 
 from matfold_kernel.errors import MatfoldError
 
-from .accounts import ensure_account, ensure_private_dir, system_username
+from .accounts import SERVICE_ACCOUNT, ensure_account, ensure_private_dir, system_username
 
 __all__ = ["MatfoldLocalSpawner"]
 
@@ -34,7 +34,7 @@ class MatfoldLocalSpawner(LocalProcessSpawner):
     home_dir_template = Unicode("/home/{username}", help="Home of a user's server; {username} is "
                                                         "the hub user name.").tag(config=True)
     notebooks_dir = Unicode("", help="Notebooks copied into each home on spawn, as the user.").tag(config=True)
-    service_account = Unicode("matfold-service", help="The service's account: never a user's "
+    service_account = Unicode(SERVICE_ACCOUNT, help="The service's account: never a user's "
                                                       "(MatfoldHub.service_account).").tag(config=True)
 
     @property

@@ -142,12 +142,14 @@ def _first_int(path: Path) -> int | None:
 
 def _postmaster(pgdata: Path) -> psutil.Process | None:
     """The live postmaster of `pgdata` (from ``postmaster.pid``), or None."""
+    pid = _first_int(pgdata / "postmaster.pid")
+    if pid is None:
+        return None
     try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
         proc = psutil.Process(pid)
         if _alive(proc) and Path(proc.cwd()).resolve() == pgdata.resolve():
             return proc
-    except (OSError, ValueError, IndexError, psutil.Error):
+    except (OSError, psutil.Error):
         pass
     return None
 
@@ -266,8 +268,11 @@ def _launcher_alive(state: dict) -> bool:
 
 def _pid_file_process(path: Path, data_dir: Path, instance: str | None) -> psutil.Process | None:
     """The process named in a pid file, if it is a leftover of this data folder's hub."""
+    pid = _first_int(path)
+    if pid is None:
+        return None
     try:
-        proc = psutil.Process(int(path.read_text().split()[0]))
+        proc = psutil.Process(pid)
         if not _alive(proc):
             return None
         env = proc.environ()
@@ -275,7 +280,7 @@ def _pid_file_process(path: Path, data_dir: Path, instance: str | None) -> psuti
             return proc
         if str(data_dir) in " ".join(proc.cmdline()) or proc.cwd().startswith(str(data_dir)):
             return proc
-    except (OSError, ValueError, IndexError, psutil.Error):
+    except (OSError, psutil.Error):
         pass
     return None
 
