@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from .access import user_for
 from .models import Plan, StripeEvent, Subscription, User
+from .problems import ServiceError
 
 __all__ = ["BillingError", "BillingConfig", "PAID_PLANS", "SUBSCRIPTION_EVENTS", "config",
            "stripe_client", "price_for", "plan_for_price", "create_checkout", "create_portal",
@@ -68,12 +69,10 @@ MAX_SIGNATURE = 2048
 DEFAULT_RETURN_URL = "http://127.0.0.1:8000/hub/home"
 
 
-class BillingError(Exception):
-    """A billing request that cannot be served; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
+class BillingError(ServiceError):
+    """A billing request that cannot be served: ``BillingError(status, message)``, the status
+    depending on the case (400 a webhook that is not Stripe's, 409 a state that forbids it,
+    422 an unknown plan, 502 Stripe failed, 503 billing is not configured)."""
 
 
 @dataclass(frozen=True)

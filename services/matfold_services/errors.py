@@ -1,5 +1,10 @@
 """How errors become answers: the sender's 4xx, the database's 503, never an echo.
 
+- A :class:`~matfold_services.problems.ServiceError` raised anywhere below a route
+  (domain code, a dependency) is answered by one handler: its ``status``,
+  ``{"detail": message}`` and ``Retry-After`` when it gives one. The library's
+  :class:`~matfold_kernel.errors.MatfoldInputError` (input matfold cannot use) is a 422
+  the same way.
 - A request that fails validation gets 422 with each error's place (``loc``), message
   and type, clipped and made encodable; the offending input is never sent back (the
   default handler echoed it, and could not encode a lone surrogate or NaN: a 500).
@@ -18,9 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
-from .idempotency import Replay
+from matfold_kernel.errors import MatfoldInputError
 
-__all__ = ["install", "DATABASE_DOWN", "RETRY_AFTER", "MAX_ERRORS", "clean_errors"]
+from .idempotency import Replay
+from .problems import ServiceError
+
+__all__ = ["install", "answer", "DATABASE_DOWN", "RETRY_AFTER", "MAX_ERRORS", "clean_errors"]
 
 DATABASE_DOWN = "the database is unavailable; retry"
 #: Seconds a client should wait before retrying after a 503.
@@ -53,8 +61,20 @@ def _unavailable(exc: Exception) -> bool:
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
+def answer(exc: Exception) -> JSONResponse:
+    """The HTTP answer to a :class:`ServiceError` or a ``MatfoldInputError`` (422)."""
+    if isinstance(exc, ServiceError):
+        return JSONResponse(status_code=exc.status, content={"detail": exc.detail}, headers=exc.headers)
+    return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
+
+    @app.exception_handler(ServiceError)
+    @app.exception_handler(MatfoldInputError)
+    async def _refused(request: Request, exc: Exception):
+        return answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .models import IdempotentRequest, User
+from .problems import Conflict, Invalid
 from .routes.deps import caller, db_session
 
 __all__ = ["HEADER", "MAX_KEY", "KEEP_HOURS", "Replay", "Idempotency", "idempotency", "purge"]
@@ -71,7 +72,8 @@ class Idempotency:
     row_id: int | None = None
 
     def claim(self) -> None:
-        """Take the key for this request, or raise :class:`Replay` / 422 / 409."""
+        """Take the key for this request, or raise :class:`Replay`, :class:`Invalid` (the key
+        was used for another request) or :class:`Conflict` (its first request still runs)."""
         if self.key is None:
             return
         self.row_id = self.session.execute(
@@ -84,10 +86,10 @@ class Idempotency:
             IdempotentRequest.user_id == self.user_id, IdempotentRequest.key == self.key)).one()
         self.session.rollback()
         if first.fingerprint != self.fingerprint:
-            raise HTTPException(422, f"{HEADER} {self.key!r} was already used for another request "
-                                     f"({first.request} with other content); send a fresh key with each new request")
+            raise Invalid(f"{HEADER} {self.key!r} was already used for another request "
+                          f"({first.request} with other content); send a fresh key with each new request")
         if first.status is None:
-            raise HTTPException(409, f"the request with {HEADER} {self.key!r} is still being processed; retry")
+            raise Conflict(f"the request with {HEADER} {self.key!r} is still being processed; retry")
         raise Replay(first.status, first.response)
 
     def commit(self, status: int, answer: Callable[[], object]):
@@ -108,8 +110,8 @@ async def idempotency(request: Request, user: User = Depends(caller), session: S
                                                            "and gets the first answer")) -> Idempotency:
     """The request's :class:`Idempotency`, its key claimed (a route dependency)."""
     if key is not None and (not key or len(key) > MAX_KEY or not (key.isascii() and key.isprintable())):
-        raise HTTPException(422, f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters "
-                                 f"(got {min(len(key), 10**6)} characters)")
+        raise Invalid(f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters "
+                      f"(got {min(len(key), 10**6)} characters)")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     # without a key nothing is compared: skip re-reading and hashing the body
     fp = fingerprint(request.method, target, await request.body()) if key is not None else ""

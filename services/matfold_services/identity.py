@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .models import ProjectMember, User
+from .problems import NotFound, Unavailable
 
 __all__ = ["CACHE_SECONDS", "HubUnavailable", "UnknownHubUser", "account_created", "parse_created",
            "list_accounts", "detach", "sweep", "hub_api"]
@@ -40,12 +41,16 @@ _cache: dict[str, tuple[float, object]] = {}
 _lock = threading.Lock()
 
 
-class HubUnavailable(Exception):
-    """The hub's API did not answer (or answered with an error) while asked about users."""
+class HubUnavailable(Unavailable):
+    """The hub's API did not answer (or answered with an error) while asked about users (503).
+
+    :mod:`matfold_services.access` words it for the caller (whose account could not be
+    confirmed); the message here names the hub's answer, for the log.
+    """
 
 
-class UnknownHubUser(LookupError):
-    """The hub has no account of this name."""
+class UnknownHubUser(NotFound, LookupError):
+    """The hub has no account of this name (404; :mod:`matfold_services.access` words it)."""
 
 
 def hub_api() -> tuple[str, str] | None:

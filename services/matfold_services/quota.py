@@ -1,27 +1,36 @@
 """Monthly quotas, counted atomically in Postgres.
 
-One ``usage_counters`` row per (user, month, kind); a request consumes with a single
-``UPDATE ... WHERE used + n <= limit RETURNING used``, so concurrent requests at the
-limit can never overspend: Postgres serialises the updates of one row.
+Two kinds of counter, one row per (owner, month, kind): ``usage_counters`` (owner: a
+user, limit: their plan) and ``classroom_usage_counters`` (owner: a classroom, limit:
+its shared pool). Both are consumed by one function, :func:`take`, with a single
+``UPDATE ... SET used = used + n WHERE ... AND used + n <= limit RETURNING used``, so
+concurrent requests at the limit can never overspend: Postgres serialises the updates
+of one row.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import text
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from .models import Classroom, Plan, UsageRecord, User
+from .models import Classroom, ClassroomUsageCounter, Plan, UsageCounter, UsageRecord, User
+from .problems import ServiceError
 
-__all__ = ["KINDS", "QuotaExceeded", "consume", "quota_status", "current_period"]
+__all__ = ["KINDS", "COUNTERS", "QuotaExceeded", "consume", "take", "used", "quota_status", "current_period"]
 
 #: Metered kinds and the plan column holding their monthly limit.
 KINDS = {"fold": "monthly_folds", "prediction": "monthly_predictions"}
+#: The counters :func:`take` consumes: name -> (table, its owner column).
+COUNTERS = {"user": (UsageCounter.__table__, "user_id"),
+            "classroom": (ClassroomUsageCounter.__table__, "classroom_id")}
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(ServiceError):
+    """A monthly quota would be passed (429); nothing was counted."""
+
     def __init__(self, kind: str, limit: int, used: int, plan: str, classroom: str | None = None):
         self.kind, self.limit, self.used, self.plan, self.classroom = kind, limit, used, plan, classroom
         if classroom:
@@ -30,7 +39,54 @@ class QuotaExceeded(Exception):
         else:
             message = (f"monthly {kind} quota of the {plan} plan is used up ({used} of {limit}); "
                        "upgrade the plan or wait for next month")
-        super().__init__(message)
+        super().__init__(429, message)
+
+
+def take(session: Session, counter: str, owner_id: int, kind: str, quantity: int, limit: int,
+         period: str | None = None) -> int | None:
+    """Add `quantity` to one counter if the total stays within `limit`; the new total, or None.
+
+    Parameters
+    ----------
+    counter : {"user", "classroom"}
+        Which counter (:data:`COUNTERS`); `owner_id` is the user's or the classroom's id.
+    quantity, limit : int
+        Units to count, and the most the month may hold (units of `kind`: folds, predictions).
+    period : str, optional
+        ``YYYY-MM`` (default: :func:`current_period`).
+
+    Returns
+    -------
+    int or None
+        The month's total after counting, or None when it would pass `limit` (then nothing
+        is counted; the caller decides what to answer).
+
+    Notes
+    -----
+    Guarantee: however many transactions call this at once for one counter, the counted
+    total never passes `limit`. The row is first made to exist (``INSERT ... ON CONFLICT DO
+    NOTHING``), then changed by one conditional ``UPDATE ... RETURNING``: Postgres locks
+    the row for the update, and a second transaction updating it waits until the first
+    ends, then re-checks ``used + n <= limit`` on the row as committed (READ COMMITTED
+    re-evaluation), so of two requests for the last unit exactly one gets it. The caller's
+    transaction holds the row lock until it commits or rolls back.
+    """
+    table, owner = COUNTERS[counter]
+    period = period or current_period()
+    session.execute(insert(table).values({owner: owner_id, "period": period, "kind": kind, "used": 0})
+                    .on_conflict_do_nothing(index_elements=[owner, "period", "kind"]))
+    c = table.c
+    return session.execute(
+        update(table).where(c[owner] == owner_id, c.period == period, c.kind == kind, c.used + quantity <= limit)
+        .values(used=c.used + quantity).returning(c.used)).scalar()
+
+
+def used(session: Session, counter: str, owner_id: int, kind: str, period: str | None = None) -> int:
+    """The month's total of one counter (0 when nothing was counted yet)."""
+    table, owner = COUNTERS[counter]
+    c = table.c
+    return int(session.scalar(select(func.coalesce(func.max(c.used), 0)).where(
+        c[owner] == owner_id, c.period == (period or current_period()), c.kind == kind)))
 
 
 def classroom_pool(session: Session, classrooms: dict, kind: str) -> tuple[int, str, int] | None:
@@ -67,65 +123,43 @@ def consume(session: Session, user: User, kind: str, quantity: int = 1, project_
     """Count `quantity` units of `kind` for `user` this month; returns the new total.
 
     A student's work is paid by their classroom's shared pool when the class has a
-    limit for `kind`; everyone else's by their plan.
+    limit for `kind`; everyone else's by their plan. Either way :func:`take` counts it.
 
     Raises
     ------
     QuotaExceeded
-        When the monthly limit would be passed (nothing is counted then).
+        When the monthly limit would be passed (nothing is counted then; the session is
+        rolled back).
     """
     period = current_period()
     pool = classroom_pool(session, classrooms or {}, kind)
     if pool is not None:
-        classroom_id, group, limit = pool
-        session.execute(text(
-            "INSERT INTO classroom_usage_counters (classroom_id, period, kind, used) VALUES (:c, :p, :k, 0) "
-            "ON CONFLICT (classroom_id, period, kind) DO NOTHING"), {"c": classroom_id, "p": period, "k": kind})
-        used = session.execute(text(
-            "UPDATE classroom_usage_counters SET used = used + :n WHERE classroom_id = :c AND period = :p "
-            "AND kind = :k AND used + :n <= :limit RETURNING used"),
-            {"n": quantity, "c": classroom_id, "p": period, "k": kind, "limit": limit}).scalar()
-        if used is None:
-            current = session.execute(text(
-                "SELECT used FROM classroom_usage_counters WHERE classroom_id = :c AND period = :p AND kind = :k"),
-                {"c": classroom_id, "p": period, "k": kind}).scalar() or 0
-            session.rollback()
-            raise QuotaExceeded(kind, limit, int(current), user.plan, classroom=group)
-        session.add(UsageRecord(user_id=user.id, project_id=project_id, kind=kind, quantity=quantity))
-        return int(used)
-    limit = _limit(session, user, kind)
-    session.execute(text(
-        "INSERT INTO usage_counters (user_id, period, kind, used) VALUES (:u, :p, :k, 0) "
-        "ON CONFLICT (user_id, period, kind) DO NOTHING"), {"u": user.id, "p": period, "k": kind})
-    used = session.execute(text(
-        "UPDATE usage_counters SET used = used + :n WHERE user_id = :u AND period = :p AND kind = :k "
-        "AND used + :n <= :limit RETURNING used"),
-        {"n": quantity, "u": user.id, "p": period, "k": kind, "limit": limit}).scalar()
-    if used is None:
+        owner_id, group = pool[0], pool[1]
+        counter, limit = "classroom", pool[2]
+    else:
+        counter, owner_id, group, limit = "user", user.id, None, _limit(session, user, kind)
+    total = take(session, counter, owner_id, kind, quantity, limit, period)
+    if total is None:
+        current = used(session, counter, owner_id, kind, period)
         session.rollback()
-        raise QuotaExceeded(kind, limit, quota_status(session, user)[kind]["used"], user.plan)
+        raise QuotaExceeded(kind, limit, current, user.plan, classroom=group)
     session.add(UsageRecord(user_id=user.id, project_id=project_id, kind=kind, quantity=quantity))
-    return int(used)
+    return int(total)
 
 
 def quota_status(session: Session, user: User, classrooms: dict | None = None) -> dict:
     """``{kind: {"used", "limit", "remaining"}}`` for this month (plus ``"classroom"``
     where a class pool pays for that kind)."""
     period = current_period()
-    rows = dict(session.execute(text(
-        "SELECT kind, used FROM usage_counters WHERE user_id = :u AND period = :p"),
-        {"u": user.id, "p": period}).all())
     result = {}
     for kind in KINDS:
         pool = classroom_pool(session, classrooms or {}, kind)
         if pool is not None:
             classroom_id, group, limit = pool
-            used = int(session.execute(text(
-                "SELECT coalesce(max(used), 0) FROM classroom_usage_counters WHERE classroom_id = :c "
-                "AND period = :p AND kind = :k"), {"c": classroom_id, "p": period, "k": kind}).scalar())
-            result[kind] = {"used": used, "limit": limit, "remaining": max(0, limit - used), "classroom": group}
+            count = used(session, "classroom", classroom_id, kind, period)
+            result[kind] = {"used": count, "limit": limit, "remaining": max(0, limit - count), "classroom": group}
             continue
         limit = _limit(session, user, kind)
-        used = int(rows.get(kind, 0))
-        result[kind] = {"used": used, "limit": limit, "remaining": max(0, limit - used)}
+        count = used(session, "user", user.id, kind, period)
+        result[kind] = {"used": count, "limit": limit, "remaining": max(0, limit - count)}
     return result

@@ -5,6 +5,9 @@ Materials carry 128-number embeddings (``materials.embedding``), protein structu
 columns have an HNSW index with ``vector_cosine_ops`` (``m = 16``,
 ``ef_construction = 64``, migration 0001), which these functions use.
 
+Every embedding a request carries is checked by :func:`check_embedding`, through the
+request models' :data:`MaterialEmbedding` / :data:`ProteinEmbedding` types.
+
 Distances are **cosine distances**, ``1 - cos(angle)``: dimensionless, 0 for the
 same direction, 1 for orthogonal vectors, 2 for opposite ones. The length of a
 vector does not matter, so the query is scaled to unit length before it is sent.
@@ -29,8 +32,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator, Field
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer
@@ -44,6 +49,9 @@ __all__ = [
     "EXACT_FILTER_ROWS",
     "MAX_K",
     "check_embedding",
+    "embedding_type",
+    "MaterialEmbedding",
+    "ProteinEmbedding",
     "exact_similar_materials",
     "exact_similar_proteins",
     "similar_materials",
@@ -139,6 +147,27 @@ def check_embedding(embedding, dim: int, what: str = "embedding") -> np.ndarray:
             "give a vector with at least one non-zero entry")
     vector = vector / scale  # avoid overflow/underflow in the norm
     return vector / np.linalg.norm(vector)
+
+
+def embedding_type(dim: int, what: str):
+    """A request-model field type: `dim` finite numbers, not all zero, checked by :func:`check_embedding`.
+
+    The list is kept as sent (not scaled: only the direction is compared). A refusal is
+    pydantic's 422 with :func:`check_embedding`'s message; elements that are no numbers
+    are refused by ``list[float]`` before it runs.
+    """
+    def check(value: list[float]) -> list[float]:
+        check_embedding(value, dim, what)  # MatfoldInputError is a ValueError: pydantic reports it
+        return value
+
+    return Annotated[list[float], AfterValidator(check),
+                     Field(description=f"{dim} finite numbers, not all zero (only the direction counts)")]
+
+
+#: A material's embedding in a request (:data:`~matfold_services.models.MATERIAL_EMBEDDING_DIM` numbers).
+MaterialEmbedding = embedding_type(MATERIAL_EMBEDDING_DIM, "material embedding")
+#: A protein's embedding in a request (:data:`~matfold_services.models.PROTEIN_EMBEDDING_DIM` numbers).
+ProteinEmbedding = embedding_type(PROTEIN_EMBEDDING_DIM, "protein embedding")
 
 
 def _vector_literal(unit: np.ndarray) -> str:

@@ -26,6 +26,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from traitlets import Float, Integer, default
 from traitlets.config import Configurable
 
+from .problems import ServiceError
+
 __all__ = [
     "StructureWorkers",
     "StructureRejected",
@@ -40,14 +42,12 @@ __all__ = [
 MAX_STRUCTURE_BYTES = 2 * 1024 * 1024
 
 
-class StructureRejected(Exception):
-    """A structure the service will not store: ``status`` (HTTP) and a one-line ``detail``."""
+class StructureRejected(ServiceError):
+    """A structure the service will not store: ``status`` (HTTP), a one-line ``detail`` and,
+    when the service is busy, ``retry_after`` (seconds)."""
 
     def __init__(self, status: int, detail: str, retry_after: int | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.retry_after = retry_after
+        super().__init__(status, detail, retry_after=retry_after)
 
 
 def _env_number(name: str, fallback, kind=float):

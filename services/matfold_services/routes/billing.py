@@ -9,7 +9,7 @@ acknowledgement into days of retries and a failing endpoint on Stripe's dashboar
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,27 +28,16 @@ class CheckoutIn(BaseModel):
     plan: str = Field(min_length=1, max_length=32, description="researcher or lab")
 
 
-def _http(exc: billing.BillingError) -> HTTPException:
-    return HTTPException(exc.status, str(exc))
-
-
 @router.post("/billing/checkout", summary="A Stripe Checkout link to upgrade to a paid plan")
 def checkout(body: CheckoutIn, user: User = Depends(caller), session: Session = Depends(db_session)):
-    try:
-        link = billing.create_checkout(session, user, body.plan)
-    except billing.BillingError as exc:
-        session.rollback()
-        raise _http(exc) from None
+    link = billing.create_checkout(session, user, body.plan)  # a BillingError leaves nothing: the session rolls back
     session.commit()
     return {"plan": body.plan, **link}
 
 
 @router.post("/billing/portal", summary="A Stripe Customer Portal link to change or cancel")
 def portal(user: User = Depends(caller), session: Session = Depends(db_session)):
-    try:
-        return billing.create_portal(session, user)
-    except billing.BillingError as exc:
-        raise _http(exc) from None
+    return billing.create_portal(session, user)
 
 
 @router.get("/billing/plan", summary="The caller's plan, subscription status and limits")
@@ -78,7 +67,4 @@ async def webhook(request: Request, stripe_signature: str | None = Header(defaul
             session.commit()
         return result
 
-    try:
-        return await run_in_threadpool(apply)
-    except billing.BillingError as exc:
-        raise _http(exc) from None
+    return await run_in_threadpool(apply)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..access import require_role
 from ..idempotency import Idempotency, idempotency
-from ..models import MATERIAL_EMBEDDING_DIM, ExperimentalResult, Material, ModelVersion, Prediction, Role, User
-from ..structures import StructureRejected, check_size, structure_workers
+from ..models import ExperimentalResult, Material, ModelVersion, Prediction, Role, User
+from ..problems import Invalid, NotFound
+from ..similarity import MaterialEmbedding
+from ..structures import check_size, structure_workers
 from .deps import DbId, caller, db_session
 
 __all__ = ["router", "material_summary"]
@@ -30,19 +31,7 @@ class MaterialIn(BaseModel):
         default=None, description="Format of structure text; detected from the content when left out")
     source_database: str | None = Field(default=None, max_length=64)
     source_id: str | None = Field(default=None, max_length=128)
-    embedding: list[float] | None = None
-
-    @field_validator("embedding")
-    @classmethod
-    def _embedding(cls, value):
-        if value is not None:
-            if len(value) != MATERIAL_EMBEDDING_DIM:
-                raise ValueError(f"embedding must have {MATERIAL_EMBEDDING_DIM} numbers, got {len(value)}")
-            if not all(math.isfinite(v) for v in value):
-                raise ValueError("embedding contains NaN or infinite values")
-            if not any(value):
-                raise ValueError("embedding is all zeros: it has no direction to compare by cosine")
-        return value
+    embedding: MaterialEmbedding | None = None
 
 
 class ValueIn(BaseModel):
@@ -70,16 +59,11 @@ def material_summary(m: Material) -> dict:
 
 
 def _material(session: Session, user: User, material_id: DbId, minimum: Role) -> Material:
+    missing = f"material {material_id} not found (or you are not a member of its project)"
     material = session.get(Material, material_id)
     if material is None:
-        raise HTTPException(404, f"material {material_id} not found (or you are not a member of its project)")
-    try:
-        require_role(session, user, material.project_id, minimum)
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise HTTPException(404, f"material {material_id} not found (or you are not a member of its "
-                                     "project)") from None
-        raise
+        raise NotFound(missing)
+    require_role(session, user, material.project_id, minimum, missing=missing)
     return material
 
 
@@ -89,12 +73,8 @@ async def save_material(project_id: DbId, body: MaterialIn, user: User = Depends
     """Parse the structure in a bounded worker process (text only, never a path; pymatgen dicts
     through an allow-list), then store it with its formula and space group."""
     await run_in_threadpool(require_role, session, user, project_id, Role.editor)
-    try:
-        check_size(body.structure)  # here, not in the model: a validation error would echo 2 MiB back
-        parsed = await structure_workers().parse_async(body.structure, body.format, caller=user.id)
-    except StructureRejected as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        raise HTTPException(exc.status, exc.detail, headers=headers) from None
+    check_size(body.structure)  # here, not in the model: a validation error would echo 2 MiB back
+    parsed = await structure_workers().parse_async(body.structure, body.format, caller=user.id)
     return await run_in_threadpool(_store_material, session, user, project_id, body, parsed, idem)
 
 
@@ -130,7 +110,7 @@ def list_materials(project_id: DbId,
     if spacegroup:
         query = query.where(Material.spacegroup_number == spacegroup)
     if (min is not None or max is not None) and not property:
-        raise HTTPException(422, "min/max filter a predicted property: add property=NAME")
+        raise Invalid("min/max filter a predicted property: add property=NAME")
     if property:
         values = select(Prediction.material_id).where(Prediction.property == property)
         if min is not None:

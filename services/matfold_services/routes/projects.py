@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import StaleAccount, live_user, require_role, user_for
+from ..access import live_user, member_account, require_role, role_in
 from ..idempotency import Idempotency, idempotency
 from ..models import Project, ProjectMember, Role, User
-from typing import Annotated
-
-from fastapi import Path
-
+from ..problems import Conflict, Invalid, NotFound
 from .deps import DbId, caller, db_session
 
 #: A JupyterHub user name in a path (hub names have no '/' or whitespace).
@@ -54,7 +53,7 @@ class MemberIn(BaseModel):
 def _check_properties(names):
     bad = [n for n in names or [] if n not in PROPERTY_NAMES]
     if bad:
-        raise HTTPException(422, f"unknown target properties {bad}; use {', '.join(PROPERTY_NAMES)}")
+        raise Invalid(f"unknown target properties {bad}; use {', '.join(PROPERTY_NAMES)}")
 
 
 def _out(project: Project, role: Role) -> ProjectOut:
@@ -84,8 +83,6 @@ def list_projects(user: User = Depends(caller), session: Session = Depends(db_se
 @router.get("/projects/{project_id}", response_model=ProjectOut)
 def get_project(project_id: DbId, user: User = Depends(caller), session: Session = Depends(db_session)):
     project = require_role(session, user, project_id, Role.viewer)
-    from ..access import role_in
-
     return _out(project, role_in(session, user, project_id))
 
 
@@ -97,8 +94,6 @@ def update_project(project_id: DbId, body: ProjectPatch, user: User = Depends(ca
     for field, value in body.model_dump(exclude_none=True).items():
         setattr(project, field, value)
     session.commit()
-    from ..access import role_in
-
     return _out(project, role_in(session, user, project_id))
 
 
@@ -120,20 +115,10 @@ def list_members(project_id: DbId, user: User = Depends(caller), session: Sessio
 @router.put("/projects/{project_id}/members/{username}", summary="Add a member or change a role (owner)")
 def set_member(project_id: DbId, username: UserName, body: MemberIn, user: User = Depends(caller),
                session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
-    from ..identity import HubUnavailable, UnknownHubUser, account_created
-
     require_role(session, user, project_id, Role.owner)
     if username == user.name and body.role != Role.owner:
-        raise HTTPException(409, "you cannot demote yourself; make another member owner first")
-    try:  # the member's current hub account, so a deleted account's row is never re-used
-        member = user_for(session, username, account_created(username))
-    except UnknownHubUser:
-        raise HTTPException(404, f"the hub has no user {username!r}; they must log in to the hub once") from None
-    except HubUnavailable:
-        raise HTTPException(503, "the hub cannot confirm this user right now; retry",
-                            headers={"Retry-After": "2"}) from None
-    except StaleAccount:
-        raise HTTPException(409, f"the hub account {username!r} just changed; retry") from None
+        raise Conflict("you cannot demote yourself; make another member owner first")
+    member = member_account(session, username)  # the current hub account: a deleted one's row is never re-used
     row = session.scalars(select(ProjectMember).where(ProjectMember.project_id == project_id,
                                                        ProjectMember.user_id == member.id)).first()
     if row is None:
@@ -148,11 +133,11 @@ def remove_member(project_id: DbId, username: UserName, user: User = Depends(cal
                   session: Session = Depends(db_session)):
     require_role(session, user, project_id, Role.owner)
     if username == user.name:
-        raise HTTPException(409, "an owner cannot remove themselves; delete the project instead")
+        raise Conflict("an owner cannot remove themselves; delete the project instead")
     member = live_user(session, username)
     row = member and session.scalars(select(ProjectMember).where(
         ProjectMember.project_id == project_id, ProjectMember.user_id == member.id)).first()
     if not row:
-        raise HTTPException(404, f"{username!r} is not a member of project {project_id}")
+        raise NotFound(f"{username!r} is not a member of project {project_id}")
     session.delete(row)
     session.commit()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matfold_kernel.errors import MatfoldInputError
-
 from ..models import Material, ProjectMember, ProteinStructure, Role, User
-from ..similarity import MAX_K, similar_materials, similar_proteins
+from ..problems import Conflict, NotFound
+from ..similarity import MAX_K, MaterialEmbedding, similar_materials, similar_proteins
 from .deps import MAX_ID, DbId, caller, db_session
 from .materials import _material, material_summary
 
@@ -20,7 +19,7 @@ router = APIRouter(tags=["search"])
 
 
 class QueryIn(BaseModel):
-    embedding: list[float]
+    embedding: MaterialEmbedding
     k: int = Field(default=20, ge=1, le=MAX_K)
     project_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
@@ -39,7 +38,7 @@ def similar_to_material(material_id: DbId, k: int = Query(default=20, ge=1, le=M
                         user: User = Depends(caller), session: Session = Depends(db_session)):
     material = _material(session, user, material_id, Role.viewer)
     if material.embedding is None:
-        raise HTTPException(409, f"material {material_id} has no embedding; save it with one to search")
+        raise Conflict(f"material {material_id} has no embedding; save it with one to search")
     hits = similar_materials(session, list(material.embedding), k, project_ids=_visible_projects(session, user),
                              exclude_id=material_id)
     return _materials_out(session, hits)
@@ -50,12 +49,9 @@ def search_materials(body: QueryIn, user: User = Depends(caller), session: Sessi
     projects = _visible_projects(session, user)
     if body.project_id is not None:
         if body.project_id not in projects:
-            raise HTTPException(404, f"project {body.project_id} not found (or you are not a member)")
+            raise NotFound(f"project {body.project_id} not found (or you are not a member)")
         projects = [body.project_id]
-    try:
-        hits = similar_materials(session, body.embedding, body.k, project_ids=projects)
-    except MatfoldInputError as exc:
-        raise HTTPException(422, str(exc)) from None
+    hits = similar_materials(session, body.embedding, body.k, project_ids=projects)
     return _materials_out(session, hits)
 
 
@@ -65,9 +61,9 @@ def similar_to_protein(protein_id: DbId, k: int = Query(default=20, ge=1, le=MAX
     protein = session.get(ProteinStructure, protein_id)
     projects = _visible_projects(session, user)
     if protein is None or protein.project_id not in projects:
-        raise HTTPException(404, f"protein structure {protein_id} not found (or you are not a member of its project)")
+        raise NotFound(f"protein structure {protein_id} not found (or you are not a member of its project)")
     if protein.embedding is None:
-        raise HTTPException(409, f"protein structure {protein_id} has no embedding; save it with one to search")
+        raise Conflict(f"protein structure {protein_id} has no embedding; save it with one to search")
     hits = similar_proteins(session, list(protein.embedding), k, project_ids=projects, exclude_id=protein_id)
     rows = {p.id: p for p in session.scalars(select(ProteinStructure).where(
         ProteinStructure.id.in_([i for i, _ in hits])))}

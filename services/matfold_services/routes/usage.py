@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -10,7 +10,8 @@ from ..access import require_role
 from ..hubgroups import classroom_limits
 from ..idempotency import Idempotency, idempotency
 from ..models import Role, User
-from ..quota import KINDS, QuotaExceeded, consume, quota_status
+from ..problems import NotFound
+from ..quota import KINDS, consume, quota_status
 from .deps import MAX_ID, caller, db_session, hub_user
 
 __all__ = ["router"]
@@ -35,12 +36,8 @@ def get_usage(user: User = Depends(caller), model: dict = Depends(hub_user),
 def post_usage(kind: str, body: UsageIn, user: User = Depends(caller), model: dict = Depends(hub_user),
                session: Session = Depends(db_session), idem: Idempotency = Depends(idempotency)):
     if kind not in KINDS:
-        raise HTTPException(404, f"unknown usage kind {kind!r}; use {', '.join(KINDS)}")
+        raise NotFound(f"unknown usage kind {kind!r}; use {', '.join(KINDS)}")
     if body.project_id is not None:
         require_role(session, user, body.project_id, Role.editor)
-    try:
-        used = consume(session, user, kind, body.quantity, body.project_id,
-                       classroom_limits(model.get("groups")))
-    except QuotaExceeded as exc:
-        raise HTTPException(429, str(exc)) from None
+    used = consume(session, user, kind, body.quantity, body.project_id, classroom_limits(model.get("groups")))
     return idem.commit(200, lambda: {"kind": kind, "used": used})
