@@ -67,9 +67,11 @@ def take(session: Session, counter: str, owner_id: int, kind: str, quantity: int
     total never passes `limit`. The row is first made to exist (``INSERT ... ON CONFLICT DO
     NOTHING``), then changed by one conditional ``UPDATE ... RETURNING``: Postgres locks
     the row for the update, and a second transaction updating it waits until the first
-    ends, then re-checks ``used + n <= limit`` on the row as committed (READ COMMITTED
-    re-evaluation), so of two requests for the last unit exactly one gets it. The caller's
-    transaction holds the row lock until it commits or rolls back.
+    ends, then re-checks ``used + n <= limit`` on the row as committed (Postgres' READ
+    COMMITTED re-evaluation; the service runs at that default level), so of two requests
+    for the last unit exactly one gets it. Under REPEATABLE READ or SERIALIZABLE the second
+    would fail with a serialization error instead (a 503 "retry"): never an overspend.
+    The caller's transaction holds the row lock until it commits or rolls back.
     """
     table, owner = COUNTERS[counter]
     period = period or current_period()
