@@ -16,19 +16,24 @@ import json
 import os
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from . import config
+from . import __version__, config
+from .crystal import read_structures, structure_info
 from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+from .properties.commands import add_commands as add_property_commands
+from .protein import align_structures, guess_protein_format, protein_info, read_fasta, read_protein
+from .protein.esmfold import fold
+from .protein.pockets import find_pockets
+from .protein.variants import score_variants
+from .textsource import read_text_source
 
 __all__ = ["main", "build_parser", "Subcommand", "ENTRY_POINT_GROUP"]
 
 
 def _protein_info(args) -> dict | None:
     """``matfold info`` for PDB, mmCIF and FASTA files; None for crystal files."""
-    from .protein import guess_protein_format, protein_info, read_fasta, read_protein
-    from .textsource import read_text_source
-
     if args.format:
         return None
     src = read_text_source(args.file)
@@ -43,8 +48,6 @@ def _protein_info(args) -> dict | None:
 
 
 def _cmd_info(args) -> int:
-    from .crystal import read_structures, structure_info
-
     protein = _protein_info(args)
     if protein is not None:
         if args.json:
@@ -90,8 +93,6 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_align(args) -> int:
-    from .protein import align_structures, read_protein
-
     fixed, mobile = read_protein(args.file1), read_protein(args.file2)
     result = align_structures(fixed, mobile, args.chain1, args.chain2, names=(args.file1, args.file2))
     if args.json:
@@ -104,8 +105,6 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_pockets(args) -> int:
-    from .protein.pockets import find_pockets
-
     pockets = find_pockets(args.file, min_drug_score=args.min_drug_score, max_pockets=args.max)
     if args.json:
         json.dump({"pockets": [p.to_dict() for p in pockets]}, sys.stdout)
@@ -120,11 +119,6 @@ def _cmd_pockets(args) -> int:
 
 
 def _cmd_variants(args) -> int:
-    from pathlib import Path
-
-    from .protein import read_protein
-    from .protein.variants import score_variants
-
     variants = list(args.variants)
     if args.variant_file:
         try:
@@ -150,11 +144,6 @@ def _cmd_variants(args) -> int:
 
 
 def _cmd_fold(args) -> int:
-    from pathlib import Path
-
-    from .protein import read_fasta
-    from .protein.esmfold import fold
-
     source = Path(args.sequence)
     if source.is_file():
         records = read_fasta(source, model="esmfold")
@@ -242,8 +231,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     subcommands are loaded: the one it names, or all of them when it names none (for
     ``--help``); the others stay unloaded, so ``matfold info`` does not import a server.
     """
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="matfold",
         description="matfold: crystal and protein structure analysis for Jupyter.",
@@ -310,8 +297,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     fold_cmd.add_argument("--out", required=True, help="output .pdb or .cif")
     fold_cmd.add_argument("--chunk-size", type=int, default=None, help="trunk chunk size for long sequences")
     fold_cmd.set_defaults(func=_cmd_fold)
-
-    from .properties.commands import add_commands as add_property_commands
 
     add_property_commands(sub)
 

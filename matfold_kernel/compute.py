@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from .errors import MatfoldDependencyError, MatfoldInputError
@@ -54,7 +55,6 @@ def gpus_visible() -> int:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
     if not shutil.which("nvidia-smi"):
         return 0
-    import subprocess
 
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout

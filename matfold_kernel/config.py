@@ -3,7 +3,7 @@
 Every setting of :mod:`matfold_kernel` is a row of :data:`SETTINGS` with its environment
 variable, its default and its meaning; the accessors below read the environment on each
 call (so a notebook can change a variable without restarting its kernel). The hub and
-the service keep their own settings as traitlets (``matfold_hub.settings``); they take
+the service keep their own settings as traitlets (the hub's ``settings`` module); they take
 their folders from :func:`data_dir` so that one rule places everything.
 
 Folders follow the XDG base directory rule:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .sequence import validate_sequence
+from .structure import read_protein
 
 __all__ = ["FoldResult", "load_esmfold", "fold", "LINKER", "HUB_MODEL_ID"]
 
@@ -62,8 +63,6 @@ class FoldResult:
     @property
     def atoms(self):
         """The structure as a biotite ``AtomArray`` (B-factors = pLDDT)."""
-        from .structure import read_protein
-
         return read_protein(self.pdb, "pdb", name="<fold>")
 
     def save(self, path) -> Path:
