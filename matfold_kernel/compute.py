@@ -20,6 +20,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import config
 from .errors import MatfoldDependencyError, MatfoldInputError
 
 __all__ = ["get_client", "local_resources", "gpus_visible"]
@@ -89,8 +90,8 @@ def get_client(target=None, *, n_workers: int | None = None, threads_per_worker:
     if isinstance(target, Client):
         return target
     if target is None:
-        if os.environ.get("MATFOLD_DASK_SCHEDULER"):
-            target = os.environ["MATFOLD_DASK_SCHEDULER"]
+        if config.get("dask_scheduler"):
+            target = config.get("dask_scheduler")
         elif os.environ.get("DASK_GATEWAY__ADDRESS"):
             target = "gateway"
         elif gpus_visible():
