@@ -191,7 +191,6 @@ class TreeEnsemble:
             except ImportError:
                 if not required:
                     return None
-
                 raise MatfoldDependencyError("the ONNX backend needs onnxruntime: pip install 'matfold[ml]'") from None
             self._session = ort.InferenceSession(self.to_onnx(n_features), providers=["CPUExecutionProvider"])
         return self._session

@@ -106,14 +106,14 @@ def test_info_on_hostile_files_exits_2_with_one_line(name):
 
 @pytest.mark.parametrize("error", [MemoryError, RecursionError, OverflowError])
 def test_resource_exhaustion_is_exit_2_not_a_traceback(error, monkeypatch, capsys, batio3_cif):
-    import matfold_kernel.crystal as crystal
+    import matfold_kernel.cli as cli
     from matfold_kernel.cli import main
 
     def explode(*args, **kwargs):
         raise error()
 
     monkeypatch.delenv("MATFOLD_DEBUG", raising=False)
-    monkeypatch.setattr(crystal, "structure_info", explode)
+    monkeypatch.setattr(cli, "structure_info", explode)  # what `matfold info` calls
     assert main(["info", str(batio3_cif)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("matfold info: error: ") and "while processing" in err
