@@ -108,8 +108,9 @@ def test_the_loaders_use_the_device_setting(env):
         load_composition_model("mp_bulk_modulus")
 
 
-#: MATFOLD_ variables the library only sets for a process it starts (not settings it reads)
-SET_FOR_CHILDREN: set[str] = set()
+#: MATFOLD_ variables the library only sets for a process it starts (not settings it reads):
+#: the laptop store hands its service a one-off token (issue 27, the store's part)
+SET_FOR_CHILDREN: set[str] = {"MATFOLD_SERVICE_LOCAL_TOKEN"}
 
 
 def _matfold_variables_in_source() -> set[str]:
