@@ -19,8 +19,7 @@ class _Service:
         parser.add_argument("--port", type=int, default=10101, help="port on 127.0.0.1 (default 10101)")
 
     def run(self, args) -> int:
-        service_main(["--port", str(args.port)])
-        return 0
+        return service_main(["--port", str(args.port)]) or 0
 
 
 service = _Service()
