@@ -1,8 +1,12 @@
 """The ``matfold`` command.
 
-``matfold info FILE --json`` describes a structure file; ``matfold lab`` opens
-JupyterLab on the matfold notebooks; ``matfold hub`` runs the local JupyterHub. Bad input exits with code 2 and one line on
-stderr; ``MATFOLD_DEBUG=1`` shows tracebacks.
+``matfold info FILE --json`` describes a structure file; ``align``, ``pockets``,
+``variants``, ``fold`` work on proteins; ``predict``, ``train``, ``merge``,
+``blend-trees`` are the property models'. Subcommands of the layers above the library
+(``lab``, ``hub``, ``service``) are plugged in through the ``matfold.subcommands`` entry
+points (:class:`Subcommand`), so this module imports none of them. Bad input exits with
+code 2 and one line on stderr; ``MATFOLD_DEBUG=1`` shows tracebacks; a closed pipe
+(``matfold ... | head``) ends the command quietly with code 141.
 """
 
 from __future__ import annotations
@@ -11,17 +15,25 @@ import argparse
 import json
 import os
 import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from .errors import MatfoldError, MatfoldInputError
+from . import __version__, config
+from .crystal import read_structures, structure_info
+from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+from .properties.commands import add_commands as add_property_commands
+from .protein import align_structures, guess_protein_format, protein_info, read_fasta, read_protein
+from .protein.esmfold import fold
+from .protein.pockets import find_pockets
+from .protein.variants import score_variants
+from .textsource import read_text_source
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "Subcommand", "ENTRY_POINT_GROUP"]
 
 
 def _protein_info(args) -> dict | None:
     """``matfold info`` for PDB, mmCIF and FASTA files; None for crystal files."""
-    from .protein import guess_protein_format, protein_info, read_fasta, read_protein
-    from .textsource import read_text_source
-
     if args.format:
         return None
     src = read_text_source(args.file)
@@ -36,8 +48,6 @@ def _protein_info(args) -> dict | None:
 
 
 def _cmd_info(args) -> int:
-    from .crystal import read_structures, structure_info
-
     protein = _protein_info(args)
     if protein is not None:
         if args.json:
@@ -83,8 +93,6 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_align(args) -> int:
-    from .protein import align_structures, read_protein
-
     fixed, mobile = read_protein(args.file1), read_protein(args.file2)
     result = align_structures(fixed, mobile, args.chain1, args.chain2, names=(args.file1, args.file2))
     if args.json:
@@ -97,8 +105,6 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_pockets(args) -> int:
-    from .protein.pockets import find_pockets
-
     pockets = find_pockets(args.file, min_drug_score=args.min_drug_score, max_pockets=args.max)
     if args.json:
         json.dump({"pockets": [p.to_dict() for p in pockets]}, sys.stdout)
@@ -113,11 +119,6 @@ def _cmd_pockets(args) -> int:
 
 
 def _cmd_variants(args) -> int:
-    from pathlib import Path
-
-    from .protein import read_protein
-    from .protein.variants import score_variants
-
     variants = list(args.variants)
     if args.variant_file:
         try:
@@ -143,11 +144,6 @@ def _cmd_variants(args) -> int:
 
 
 def _cmd_fold(args) -> int:
-    from pathlib import Path
-
-    from .protein import read_fasta
-    from .protein.esmfold import fold
-
     source = Path(args.sequence)
     if source.is_file():
         records = read_fasta(source, model="esmfold")
@@ -163,29 +159,78 @@ def _cmd_fold(args) -> int:
     return 0
 
 
-def _cmd_lab(args) -> int:
-    from matfold_hub.lab import run_lab
-
-    return run_lab(port=args.port, notebook_dir=args.notebook_dir, open_browser=args.browser)
-
-
-def _cmd_hub(args) -> int:
-    from matfold_hub.launcher import run_hub
-
-    return run_hub(port=args.port, data_dir=args.data_dir, single_user=args.single_user)
+#: entry-point group of the subcommands other packages plug in (as ``jupyter <sub>`` finds its own)
+ENTRY_POINT_GROUP = "matfold.subcommands"
+#: the subcommands matfold's own extras plug in, and the extra that brings each
+EXTRAS = {"lab": "lab", "hub": "hub", "service": "hub"}
 
 
-def _cmd_service(args) -> int:
-    from matfold_services.__main__ import main as service_main
+@runtime_checkable
+class Subcommand(Protocol):
+    """What an entry point of :data:`ENTRY_POINT_GROUP` loads to.
 
-    service_main(["--port", str(args.port)])
-    return 0
+    ``help`` is the line ``matfold --help`` shows; ``description`` (optional) heads the
+    subcommand's own help; ``add_arguments`` fills its parser; ``run`` runs it and
+    returns the exit code.
+    """
+
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``matfold`` command."""
-    from . import __version__
+def _command_named(argv: list[str]) -> str | None:
+    """The subcommand `argv` names (its first argument that is not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
+
+def _not_installed(name: str, why: str):
+    def run(args) -> int:
+        extra = EXTRAS.get(name)
+        advice = f": pip install 'matfold[{extra}]'" if extra else ""
+        raise MatfoldDependencyError(f"`matfold {name}` {why}{advice}")
+    return run
+
+
+def _add_plugged_commands(sub, argv: list[str] | None) -> None:
+    """Subparsers for the entry points of :data:`ENTRY_POINT_GROUP` (see :func:`build_parser`)."""
+    wanted = _command_named(sys.argv[1:] if argv is None else argv)
+    found = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    for name in [*EXTRAS, *sorted(set(found) - set(EXTRAS))]:
+        if name in sub.choices:
+            continue
+        if wanted not in (None, name):
+            sub.add_parser(name)  # not loaded: named in argparse's "invalid choice" message only
+            continue
+        extra = f": pip install 'matfold[{EXTRAS[name]}]'" if name in EXTRAS else ""
+        try:
+            if name not in found:
+                raise LookupError("is not installed")
+            command = found[name].load()
+            if not isinstance(command, Subcommand):
+                raise LookupError(f"is not a matfold subcommand ({found[name].value})")
+        except (ImportError, AttributeError) as exc:  # the extra's dependencies are missing
+            parser = sub.add_parser(name, help=f"(cannot load: {exc}{extra})", add_help=False)
+            parser.set_defaults(func=_not_installed(name, f"cannot load ({exc})"), not_installed=True)
+            continue
+        except LookupError as exc:
+            parser = sub.add_parser(name, help=f"({exc}{extra})", add_help=False)
+            parser.set_defaults(func=_not_installed(name, str(exc)), not_installed=True)
+            continue
+        parser = sub.add_parser(name, help=command.help, description=getattr(command, "description", None))
+        command.add_arguments(parser)
+        parser.set_defaults(func=command.run)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the ``matfold`` command.
+
+    `argv` (the arguments to parse, default ``sys.argv[1:]``) decides which plugged-in
+    subcommands are loaded: the one it names, or all of them when it names none (for
+    ``--help``); the others stay unloaded, so ``matfold info`` does not import a server.
+    """
     parser = argparse.ArgumentParser(
         prog="matfold",
         description="matfold: crystal and protein structure analysis for Jupyter.",
@@ -253,54 +298,42 @@ def build_parser() -> argparse.ArgumentParser:
     fold_cmd.add_argument("--chunk-size", type=int, default=None, help="trunk chunk size for long sequences")
     fold_cmd.set_defaults(func=_cmd_fold)
 
-    from .properties.commands import add_commands as add_property_commands
-
     add_property_commands(sub)
 
-    lab = sub.add_parser("lab", help="open JupyterLab on the matfold notebooks (127.0.0.1)")
-    lab.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (default 8888)")
-    lab.add_argument("--notebook-dir", default=None, help="folder to open (default: ./notebooks)")
-    lab.add_argument("--no-browser", dest="browser", action="store_false", help="do not open a browser")
-    lab.set_defaults(func=_cmd_lab)
-
-    hub = sub.add_parser("hub", help="run the local matfold JupyterHub (127.0.0.1)",
-                         description="JupyterHub + proxy + matfold service + embedded Postgres.")
-    hub.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default 8000)")
-    hub.add_argument("--data-dir", default=None, help="hub state (default $MATFOLD_HUB_DIR or "
-                                                       "~/.local/share/matfold/hub)")
-    hub.add_argument("--single-user", action="store_true",
-                     help="development: every user server runs as your own account, on 127.0.0.1 "
-                          "(without it each user gets their own Unix account: run as root)")
-    hub.set_defaults(func=_cmd_hub)
-
-    service = sub.add_parser("service", help="run the matfold service alone (development)")
-    service.add_argument("--port", type=int, default=10101, help="port on 127.0.0.1 (default 10101)")
-    service.set_defaults(func=_cmd_service)
+    _add_plugged_commands(sub, argv)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``matfold`` console command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "not_installed", False):
+        parser.parse_args(argv)  # argparse's own message (exit 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `matfold ... | head`: the reader left; stop quietly, as a command killed by SIGPIPE
+        _silence_stdout()
+        return 141
     except MatfoldInputError as exc:
-        if os.environ.get("MATFOLD_DEBUG"):
+        if config.get("debug"):
             raise
         print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except MatfoldError as exc:
-        if os.environ.get("MATFOLD_DEBUG"):
+        if config.get("debug"):
             raise
         print(f"matfold {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except (MemoryError, RecursionError, OverflowError) as exc:
         # resource exhaustion on an input the checks let through: still the input's fault
-        if os.environ.get("MATFOLD_DEBUG"):
+        if config.get("debug"):
             raise
         what = ("out of memory" if isinstance(exc, MemoryError) else
                 "nesting too deep" if isinstance(exc, RecursionError) else "a number too large")
@@ -309,6 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush meets no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a notebook, a test)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
+from . import config
 from .errors import MatfoldDependencyError, MatfoldInputError
 
 __all__ = ["get_client", "local_resources", "gpus_visible"]
@@ -54,7 +56,6 @@ def gpus_visible() -> int:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
     if not shutil.which("nvidia-smi"):
         return 0
-    import subprocess
 
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
@@ -89,8 +90,8 @@ def get_client(target=None, *, n_workers: int | None = None, threads_per_worker:
     if isinstance(target, Client):
         return target
     if target is None:
-        if os.environ.get("MATFOLD_DASK_SCHEDULER"):
-            target = os.environ["MATFOLD_DASK_SCHEDULER"]
+        if config.get("dask_scheduler"):
+            target = config.get("dask_scheduler")
         elif os.environ.get("DASK_GATEWAY__ADDRESS"):
             target = "gateway"
         elif gpus_visible():

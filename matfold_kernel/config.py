@@ -3,7 +3,7 @@
 Every setting of :mod:`matfold_kernel` is a row of :data:`SETTINGS` with its environment
 variable, its default and its meaning; the accessors below read the environment on each
 call (so a notebook can change a variable without restarting its kernel). The hub and
-the service keep their own settings as traitlets (``matfold_hub.settings``); they take
+the service keep their own settings as traitlets (the hub's ``settings`` module); they take
 their folders from :func:`data_dir` so that one rule places everything.
 
 Folders follow the XDG base directory rule:
@@ -122,19 +122,20 @@ def predict_backend() -> str:
     return value
 
 
-def device(requested: str | None = None) -> str:
-    """The torch device to use: `requested`, else ``$MATFOLD_DEVICE``, else CUDA when present.
+def device(requested=None) -> str:
+    """The torch device to use: `requested` (a string or a ``torch.device``), else
+    ``$MATFOLD_DEVICE``, else CUDA when present.
 
     Returns a device string such as ``"cpu"`` or ``"cuda"`` (torch is imported only for
     ``auto``).
     """
-    value = (requested or get("device") or "auto").strip().lower()
+    value = (str(requested) if requested is not None else get("device") or "auto").strip().lower()
     if value == "auto":
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if value != "cpu" and not (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit())):
-        raise MatfoldInputError(f"device {value!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if value not in ("cpu", "mps") and not (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit())):
+        raise MatfoldInputError(f"device {value!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return value
 
 

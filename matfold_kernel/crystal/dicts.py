@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
+
 from ..errors import MatfoldInputError
 from .validate import MAX_SITES, validate_structure
 
@@ -282,8 +284,6 @@ def structure_from_dict(data, *, name: str = "structure", validate: bool = True,
 
 def _to_plain(value):
     """numpy and tuples to plain JSON; NaN/inf to None; anything else to its str."""
-    import numpy as np
-
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.ndarray):

@@ -9,13 +9,15 @@ name, POSCAR comment or frame number).
 from __future__ import annotations
 
 import io
+import json
 import re
 import warnings
 from functools import partial
 from pathlib import Path
 
 from ..errors import MatfoldInputError
-from ..textsource import TextSource, read_text_source, text_source
+from ..textsource import MAX_FILE_BYTES, TextSource, read_text_source, text_source
+from .dicts import structure_from_dict
 from .poscar import parse_poscar
 from .validate import MAX_SITES, check_elements, validate_structure
 
@@ -429,10 +431,6 @@ def _from_object(obj):
 
 
 def _json_structures(text: str, name: str, validate: bool, allow_overlap: bool):
-    import json
-
-    from .dicts import structure_from_dict
-
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -526,8 +524,6 @@ def parse_structures(text, format: str | None = None, *, name: str = "<text>",
         For anything that is not a valid structure, including input that would
         exhaust memory.
     """
-    from ..textsource import MAX_FILE_BYTES
-
     src = text_source(text, name=name, max_bytes=max_bytes or MAX_FILE_BYTES)
     return _contained(_parse, src.name, src, format, validate, allow_overlap)
 

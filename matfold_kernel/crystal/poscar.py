@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import MatfoldInputError
+from .validate import check_elements
 
 __all__ = ["parse_poscar"]
 
@@ -148,7 +149,6 @@ def parse_poscar(text: str, name: str = "<text>"):
             )
         coords.append(_floats(lines[idx + i], 3, f"coordinates of atom {i + 1}", lineno, name))
     species = [sym for sym, count in zip(symbols, counts) for _ in range(count)]
-    from .validate import check_elements
 
     check_elements(species, name)
     coords = np.array(coords)

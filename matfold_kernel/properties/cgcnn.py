@@ -35,16 +35,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
-from .deps import require
 from .base import PROPERTIES, ModelCard, Prediction, PropertyModel
-from .graphs import (
-    CrystalGraph,
-    GraphBatch,
-    as_structure,
-    collate,
-    crystal_graph,
-    gaussian_centers,
-)
+from .deps import require
+from .graphs import CrystalGraph, GraphBatch, as_structure, collate, crystal_graph, gaussian_centers
+from .onnx_export import OnnxRunner, export_structure_model
 from .weights import WEIGHTS, fetch_weights, model_dir
 
 __all__ = [
@@ -481,16 +475,12 @@ class CGCNNModel(PropertyModel):
 
     def export_onnx(self, path: str | Path | None = None) -> Path:
         """Export the network to ONNX (dynamo exporter; dynamic atoms/edges/crystals)."""
-        from .onnx_export import export_structure_model
-
         target = Path(path) if path is not None else self.onnx_path()
         return export_structure_model(self.net, example_batch(), target)
 
     def use_onnx(self, path: str | Path | None = None, *, providers: Sequence[str] | None = None,
                  threads: int | None = None) -> CGCNNModel:
         """Switch to onnxruntime (CUDA provider when present), exporting first if needed. Returns self."""
-        from .onnx_export import OnnxRunner
-
         target = Path(path) if path is not None else self.onnx_path()
         if not target.is_file():
             self.export_onnx(target)

@@ -13,11 +13,18 @@ from __future__ import annotations
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import MatfoldInputError
 from .base import PROPERTIES
+from .compnet import CompNetConfig
+from .models import shipped_model_path
+from .predict import predict, predict_formulas
 from .tasks import DEFAULT_TASK, TASKS, require_task
+from .training import TrainingPlan, blend_trees, load_task_csv, merge_runs, plan_for, select_runs, train_joint
 
 __all__ = ["add_commands"]
 
@@ -27,7 +34,6 @@ def _cmd_predict(args) -> int:
         return _predict_csv(args)
     if not args.input:
         raise MatfoldInputError("give a structure file or a formula, or --csv IN.csv --task TASK --out OUT.csv")
-    from .predict import predict
 
     table = predict(args.input, properties=args.property or None, backend=args.backend)
     if table and table[0]["error"]:
@@ -47,7 +53,6 @@ def _cmd_predict(args) -> int:
 
 
 def _predict_csv(args) -> int:
-    import numpy as np
     import pandas as pd
 
 
@@ -87,10 +92,6 @@ def _predict_csv(args) -> int:
 
 def _chunked(formulas, task, args, unit, chunk: int = 2048):
     """Predict in chunks so a progress bar can move on large tables."""
-    import numpy as np
-
-    from .predict import predict_formulas
-
     means, stds, errors = [], [], []
     bar = None
     if len(formulas) > chunk:
@@ -116,10 +117,6 @@ def _chunked(formulas, task, args, unit, chunk: int = 2048):
 
 
 def _cmd_train(args) -> int:
-    from .compnet import CompNetConfig
-    from .models import shipped_model_path
-    from .training import TrainingPlan, load_task_csv, merge_runs, plan_for, train_joint
-
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
     for task in tasks:
         require_task(task)
@@ -159,8 +156,6 @@ def _cmd_train(args) -> int:
             raise MatfoldInputError(f"--add-to: no checkpoint {path}")
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if previous:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             runs = {t: Path(tmp) / f"{t}.pt" for t in tasks}
             train_joint(tasks, data, runs, plan=plan, threads=args.threads, progress=True, log=log)
@@ -174,9 +169,6 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_merge(args) -> int:
-    from .models import shipped_model_path
-    from .training import merge_runs, select_runs
-
     require_task(args.task)
     for path in args.runs:
         if not Path(path).is_file():
@@ -193,9 +185,6 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_blend_trees(args) -> int:
-    from .models import shipped_model_path
-    from .training import blend_trees
-
     require_task(args.task)
     model = Path(args.model) if args.model else shipped_model_path(args.task)
     if not model.is_file():

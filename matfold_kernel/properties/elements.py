@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,6 @@ ELEMENT_PROPERTIES = (
 
 def build_element_table() -> dict[str, list[float | None]]:
     """Read the properties of H..Pu from pymatgen (used to regenerate ``elements.json``)."""
-    import warnings
-
     from pymatgen.core.periodic_table import Element
 
     table = {}

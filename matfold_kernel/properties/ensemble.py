@@ -37,17 +37,21 @@ keeps a scaling per member (``member_scaling``).
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .composition import ELEMENTS
+from ..errors import MatfoldDependencyError, MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
+from .composition import ELEMENTS
 from .formation_hull import FormationHull
+from .onnx_compnet import export_ensemble
 from .trees import TreeEnsemble, composition_descriptor
+from .weights import model_dir
 
 __all__ = ["CompositionEnsemble", "EnsemblePrediction", "FORMAT", "POINTS", "laplace_mixture_median"]
 
@@ -177,7 +181,8 @@ class CompositionEnsemble:
                  trees: TreeEnsemble | None = None, tree_weight: float = 0.0,
                  member_weights: Sequence[float] | None = None, hull: FormationHull | None = None,
                  member_scaling: Sequence[Sequence[float]] | None = None,
-                 tree_inputs: Sequence[dict] | None = None):
+                 tree_inputs: Sequence[dict] | None = None,
+                 input_loader: Callable[[str, str], "CompositionEnsemble"] | None = None):
         import torch
 
         self.task = task
@@ -225,6 +230,9 @@ class CompositionEnsemble:
         #: other tasks' shipped ensembles whose values the trees read after the descriptor:
         #: ``{"task": ..., "sha256": ...}`` each, the hash that of the file they were fitted on
         self.tree_inputs = tree_inputs if trees is not None else None
+        #: ``input_loader(task, device)`` gives the shipped ensemble of a task the trees read;
+        #: the model loader (:func:`.models.load_composition_model`) hands it over
+        self.input_loader = input_loader
         nets = []
         for state, cfg in zip(states, self.member_configs):
             net = CompNet(cfg)
@@ -274,8 +282,13 @@ class CompositionEnsemble:
         }
 
     @classmethod
-    def load(cls, path: str | Path | bytes) -> "CompositionEnsemble":
-        """Load a checkpoint written by :func:`matfold_kernel.properties.training.train_task`."""
+    def load(cls, path: str | Path | bytes,
+             input_loader: Callable[[str, str], "CompositionEnsemble"] | None = None) -> "CompositionEnsemble":
+        """Load a checkpoint written by :func:`matfold_kernel.properties.training.train_task`.
+
+        ``input_loader(task, device)``: where the trees find the models they read (see
+        :meth:`input_models`); :func:`.models.load_composition_model` passes the shipped ones.
+        """
         import torch
 
         source = io.BytesIO(path) if isinstance(path, bytes) else path
@@ -289,7 +302,7 @@ class CompositionEnsemble:
                     TreeEnsemble.from_state(ckpt["trees"]) if "trees" in ckpt else None,
                     ckpt.get("tree_weight", 0.0), ckpt.get("member_weights"),
                     FormationHull.from_state(ckpt["hull"]) if "hull" in ckpt else None,
-                    ckpt.get("member_scaling"), ckpt.get("tree_inputs"))
+                    ckpt.get("member_scaling"), ckpt.get("tree_inputs"), input_loader)
         model.source = None if isinstance(path, bytes) else Path(path)
         return model
 
@@ -366,22 +379,24 @@ class CompositionEnsemble:
                                       for m in self.input_models()]).astype(np.float32)
 
     def input_models(self) -> list["CompositionEnsemble"]:
-        """The shipped ensembles of :attr:`tree_inputs` (loaded on first use).
+        """The shipped ensembles of :attr:`tree_inputs` (from :attr:`input_loader`, on first use).
 
         Raises :class:`~matfold_kernel.errors.MatfoldInputError` when one of them is not the
         file the trees were fitted on: its values would mean something else to them.
         """
         if self._input_models is None:
-            from ..errors import MatfoldDependencyError, MatfoldInputError
-            from .models import load_composition_model
-
+            if self.input_loader is None:
+                raise MatfoldDependencyError(
+                    f"the trees of this {self.task} model read the predictions of the "
+                    f"{', '.join(r['task'] for r in self.tree_inputs)} model(s), and nothing handed them over: "
+                    "load it with matfold_kernel.properties.models.load_composition_model(task, path)")
             models = []
             refit = (f"refit them with `matfold blend-trees --task {self.task} --tree-inputs "
                      f"{','.join(r['task'] for r in self.tree_inputs)}`"
                      + (f" --model {self.source}" if self.source is not None else "") + ", or reinstall matfold")
             for ref in self.tree_inputs:
                 try:
-                    model = load_composition_model(ref["task"], device=str(self.device))
+                    model = self.input_loader(ref["task"], str(self.device))
                 except MatfoldDependencyError as exc:
                     raise MatfoldDependencyError(f"the trees of this {self.task} model read the {ref['task']} "
                                                  f"model's predictions: {exc}") from exc
@@ -412,20 +427,14 @@ class CompositionEnsemble:
     def onnx_session(self):
         """The ONNX Runtime session of this ensemble (exported on first use, cached in memory)."""
         if self._onnx is None:
-            from .onnx_compnet import export_ensemble
-
             cache = None
             if self.source is not None:
-                from .weights import model_dir
-
                 cache = model_dir() / "onnx" / f"{self.task}-{self.source_hash()}"
             self._onnx = export_ensemble(self, cache=cache)
         return self._onnx
 
     def source_hash(self) -> str:
         """First 16 hex digits of the SHA-256 of the checkpoint file this ensemble came from."""
-        import hashlib
-
         if self._hash is None:
             self._hash = hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
         return self._hash

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .composition import fractions
+
 __all__ = ["FormationHull"]
 
 #: systems of more elements than this are not hulled (Qhull takes 10-150 ms in 5-6 dimensions):
@@ -40,8 +42,6 @@ class FormationHull:
     """
 
     def __init__(self, formulas: Sequence[str], energies: Sequence[float]):
-        from .composition import fractions
-
         self.formulas = [str(f) for f in formulas]
         self.energies = np.asarray(energies, np.float64)
         if len(self.formulas) != len(self.energies):
@@ -69,8 +69,6 @@ class FormationHull:
     # -- evaluation ---------------------------------------------------------
     def energy(self, compositions: Iterable[Mapping[str, float] | str]) -> np.ndarray:
         """Hull formation energy (eV/atom, ≤ 0) at each composition (formula or ``{element: amount}``)."""
-        from .composition import fractions
-
         comps = [fractions(c) for c in compositions]
         out = np.zeros(len(comps))
         by_system: dict[frozenset, list[int]] = {}

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..crystal.io import read_structure
+from ..crystal.validate import validate_structure
 from ..errors import MatfoldInputError
 
 __all__ = [
@@ -94,9 +96,6 @@ def as_structure(obj, name: str | None = None):
         flat cell, overlapping atoms, over the size limits).
     """
     from pymatgen.core import IStructure, Structure
-
-    from ..crystal.io import read_structure
-    from ..crystal.validate import validate_structure
 
     if isinstance(obj, (Structure, IStructure)):
         return validate_structure(obj, name)

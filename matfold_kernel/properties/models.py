@@ -11,11 +11,13 @@ import functools
 from collections import Counter
 from pathlib import Path
 
+from .. import config
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .base import PROPERTIES, ModelCard
+from .ensemble import CompositionEnsemble
 from .tasks import TASKS, require_task
 
-__all__ = ["shipped_model_path", "load_composition_model", "composition_card", "MODEL_VERSION"]
+__all__ = ["shipped_model_path", "load_composition_model", "shipped_input", "composition_card", "MODEL_VERSION"]
 
 _TRAINED = Path(__file__).with_name("trained")
 #: Version of the shipped composition models (bumped when they are retrained).
@@ -29,19 +31,25 @@ def shipped_model_path(task: str) -> Path:
 
 
 @functools.lru_cache(maxsize=32)
-def _load(path: str):
-    from .ensemble import CompositionEnsemble
+def _load(path: str) -> CompositionEnsemble:
+    # the loader hands each ensemble the way to the shipped models its trees read
+    return CompositionEnsemble.load(path, input_loader=shipped_input)
 
-    return CompositionEnsemble.load(path)
+
+def shipped_input(task: str, device: str) -> CompositionEnsemble:
+    """The shipped ensemble of ``task`` on ``device``: what a model's trees read (an
+    ``input_loader`` for :meth:`CompositionEnsemble.load`)."""
+    return load_composition_model(task, device=device)
 
 
 def load_composition_model(task: str, path: str | Path | None = None, device: str | None = None):
     """The :class:`~.ensemble.CompositionEnsemble` of ``task`` (shipped, or the checkpoint at ``path``).
 
-    ``device`` defaults to CUDA when torch sees a GPU, else the CPU.
+    ``device`` defaults to ``$MATFOLD_DEVICE``, else CUDA when torch sees a GPU, else the CPU.
+    The ensemble is given the shipped models its trees read (loaded on first use).
     """
     try:
-        import torch
+        import torch  # noqa: F401  (heavy and optional: checked here, imported where it runs)
     except ImportError as exc:
         raise MatfoldDependencyError(
             "property prediction needs PyTorch: pip install 'matfold[ml]' (torch==2.13.0 for the CPU build)"
@@ -58,7 +66,7 @@ def load_composition_model(task: str, path: str | Path | None = None, device: st
         raise MatfoldInputError(f"cannot load a composition model: {exc}", str(target)) from exc
     if task != model.task and path is None:
         raise MatfoldInputError(f"holds task {model.task!r}, not {task!r}", str(target))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = config.device(device)
     if str(model.device) != device:
         model.to(device)
     return model

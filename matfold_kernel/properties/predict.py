@@ -21,11 +21,15 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import MatfoldInputError
+from .. import config
+from ..crystal import read_structure
+from ..errors import MatfoldError, MatfoldInputError
 from .base import PROPERTIES
-from .composition import parse_formula
 from .compnet import MAX_ELEMENTS
+from .composition import parse_formula
+from .hull import energy_above_hull
 from .models import MODEL_VERSION, load_composition_model
+from .registry import STRUCTURE_MODELS, structure_model
 from .tasks import DEFAULT_TASK, TASKS
 
 __all__ = ["predict", "predict_formulas", "FormulaPredictions", "PropertyTable"]
@@ -49,7 +53,7 @@ def _select_backend(backend: str) -> str:
     if backend not in ("auto", "torch", "onnx"):
         raise MatfoldInputError(f"unknown backend {backend!r}: use 'auto', 'torch' or 'onnx'")
     if backend == "auto":
-        return os.environ.get("MATFOLD_PREDICT_BACKEND", "torch")
+        return config.predict_backend()
     return backend
 
 
@@ -132,8 +136,6 @@ def _inputs(x) -> list[_Input]:
     for item in items:
         try:
             if isinstance(item, (str, Path)) and _looks_like_file(item):
-                from ..crystal import read_structure
-
                 s = read_structure(item)
                 out.append(_Input(str(item), s.composition.get_el_amt_dict(), s))
             elif isinstance(item, str):
@@ -166,7 +168,8 @@ def _looks_like_file(item) -> bool:
 class PropertyTable(list):
     """Rows of predictions (a list of dicts) that shows as a table in a notebook.
 
-    ``to_dataframe()`` gives a pandas DataFrame; ``panel()`` the prediction panel widget.
+    Plain data: ``to_dataframe()`` gives a pandas DataFrame; the prediction panel widget
+    draws one: ``PredictionPanel(table)`` (the widgets package, a layer above this one).
     """
 
     columns = ("input", "formula", "property", "value", "uncertainty", "unit", "model", "version",
@@ -186,11 +189,6 @@ class PropertyTable(list):
         frame = self.to_dataframe()
         frame["warnings"] = frame["warnings"].map(lambda w: "; ".join(w))
         return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
-
-    def panel(self, **kwargs):
-        from matfold_widgets import PredictionPanel
-
-        return PredictionPanel(self, **kwargs)
 
 
 def predict(x, properties: Sequence[str] | str | None = None, backend: str = "auto",
@@ -258,9 +256,6 @@ def predict(x, properties: Sequence[str] | str | None = None, backend: str = "au
 
 
 def _add_structure_rows(rows: PropertyTable, items: list[_Input], props: Sequence[str]) -> None:
-    from ..errors import MatfoldError
-    from .registry import STRUCTURE_MODELS, structure_model
-
     if not items:
         return
     extra: dict[int, list[dict]] = {id(i): [] for i in items}
@@ -330,8 +325,6 @@ def _row(item: _Input, prop, value=np.nan, std=np.nan, model="", source="", warn
 
 
 def _hull_row(item: _Input, eform: FormulaPredictions, k: int):
-    from .hull import energy_above_hull
-
     if eform.errors[k]:
         return _row(item, "e_above_hull", model="convex hull (MP references)", source="convex hull",
                     error=eform.errors[k])

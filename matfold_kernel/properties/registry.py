@@ -11,18 +11,17 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from .cgcnn import load_cgcnn
+from .megnet import load_megnet
+
 __all__ = ["STRUCTURE_MODELS", "structure_model"]
 
 
 def _megnet(prop: str):
-    from .megnet import load_megnet
-
     return load_megnet(prop)
 
 
 def _cgcnn(prop: str):
-    from .cgcnn import load_cgcnn
-
     return load_cgcnn(prop)
 
 

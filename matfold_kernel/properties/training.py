@@ -13,16 +13,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .compnet import CompNet, CompNetConfig, encode_compositions
+from .composition import parse_formula
+from .ensemble import CompositionEnsemble, laplace_mixture_median
+from .formation_hull import FormationHull
+from .models import load_composition_model, shipped_input
 from .tasks import TASKS, require_task
+from .trees import TreeEnsemble, composition_descriptor
 
 __all__ = ["TrainingPlan", "plan_for", "load_task_csv", "train_task", "train_joint", "select_runs", "run_outputs",
            "run_parts", "part_outputs", "RunPart", "RunOutputs", "greedy_mae", "greedy_selection", "merge_runs",
@@ -234,8 +239,6 @@ def train_joint(
     bar.close()
     elapsed = time.perf_counter() - started
 
-    from .ensemble import CompositionEnsemble  # the same code that serves predictions
-
     last = [k for k in members[0] if k.startswith("head.")][-2:]  # the output layer's weight and bias
     checkpoints = {}
     for k, task in enumerate(tasks):
@@ -259,8 +262,6 @@ HULL_TASKS = ("matbench_mp_e_form",)
 
 def _hull_offsets(tasks: Sequence[str], train, log: Callable[[str], None]):
     """The hull of ``train``'s phases and, per row, the hull energy from every other row (eV/atom)."""
-    from .formation_hull import FormationHull
-
     if len(tasks) != 1 or tasks[0] not in HULL_TASKS:
         raise MatfoldInputError(f"--hull-offset: the energy above the hull is defined for a formation energy; "
                                 f"train one of {', '.join(HULL_TASKS)} alone, not {', '.join(tasks)}")
@@ -344,8 +345,6 @@ def merge_runs(task: str, data_dir: str | Path, checkpoints, out: str | Path | N
     ``parts``: the runs to merge as :func:`select_runs` chose them (with their weights);
     then ``checkpoints`` is not read.
     """
-    from .ensemble import CompositionEnsemble
-
     if parts is None:
         parts = run_parts(task, checkpoints, keep)
     parts = list(parts)
@@ -404,7 +403,6 @@ def fit_trees(task: str, train, seed: int = 1, threads: int = 1, max_trees: int 
         import lightgbm as lgb
     except ImportError:
         raise MatfoldDependencyError("fitting trees needs LightGBM: pip install 'matfold[train]'") from None
-    from .trees import TreeEnsemble, composition_descriptor
 
     if features is None:
         features = composition_descriptor(*encode_compositions(train.formula))
@@ -432,10 +430,7 @@ def blend_trees(task: str, data_dir: str | Path, model: str | Path, out: str | P
     shipped ensembles' predictions the trees read besides the descriptor (for every
     training row too: those ensembles never saw this task's targets).
     """
-    from .ensemble import CompositionEnsemble
-    from .models import load_composition_model
-
-    ens = CompositionEnsemble.load(model)
+    ens = CompositionEnsemble.load(model, input_loader=shipped_input)
     if ens.task != task:
         raise MatfoldInputError(f"{model} is a {ens.task} model, not {task}")
     refs = []
@@ -592,8 +587,6 @@ def run_parts(task: str, checkpoints, keep: int | None = None, split: bool = Fal
     A merge is split only when its record says how many members each of its runs gave
     (merges from before that was counted stay whole).
     """
-    from .ensemble import CompositionEnsemble
-
     parts: list[RunPart] = []
     first = None
     for path in checkpoints:
@@ -660,8 +653,6 @@ def run_outputs(task: str, checkpoints, formulas, keep: int | None = None) -> li
 def greedy_mae(runs: Sequence[RunOutputs], truth) -> float:
     """Val MAE of the union of ``runs`` (a run listed twice weighs twice; each member
     with its weight): of its mixture median or mean, whichever is lower."""
-    from .ensemble import laplace_mixture_median
-
     mus = np.concatenate([r.mus for r in runs], axis=1)
     scales = np.concatenate([r.scales for r in runs], axis=1)
     weights = np.concatenate([r.weights for r in runs])
@@ -698,8 +689,6 @@ def greedy_selection(runs: Sequence[RunOutputs], truth, replacement: bool = Fals
 
 def element_counts(formulas) -> dict[str, int]:
     """How many training formulas contain each element (the model's domain)."""
-    from .composition import parse_formula
-
     counts: dict[str, int] = {}
     for f in formulas:
         for sym in parse_formula(f):

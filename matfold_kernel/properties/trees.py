@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import MatfoldDependencyError
+from .composition import MAX_Z
+from .features import describe
+
 __all__ = ["TreeEnsemble", "composition_descriptor"]
 
 #: batches smaller than this take the numpy walk under ``backend="auto"``
@@ -38,9 +42,6 @@ def composition_descriptor(idx: np.ndarray, frac: np.ndarray) -> np.ndarray:
     (they are normalised per row), both (n, L), as :func:`.compnet.encode_compositions`
     gives them.
     """
-    from .composition import MAX_Z
-    from .features import describe
-
     idx = np.asarray(idx)
     if len(idx) > 2048:  # in chunks: describe() holds three (rows, 94, 24) float64 arrays on the way
         return np.concatenate([composition_descriptor(idx[i:i + 2048], frac[i:i + 2048])
@@ -190,8 +191,6 @@ class TreeEnsemble:
             except ImportError:
                 if not required:
                     return None
-                from ..errors import MatfoldDependencyError
-
                 raise MatfoldDependencyError("the ONNX backend needs onnxruntime: pip install 'matfold[ml]'") from None
             self._session = ort.InferenceSession(self.to_onnx(n_features), providers=["CPUExecutionProvider"])
         return self._session

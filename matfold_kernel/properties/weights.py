@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import config
 from ..errors import MatfoldDependencyError
 
 __all__ = ["WeightFile", "model_dir", "fetch_weights", "seed_cache", "WEIGHTS"]
@@ -73,12 +74,9 @@ WEIGHTS: dict[str, WeightFile] = {
 
 
 def model_dir() -> Path:
-    """The weight cache folder: ``$MATFOLD_MODEL_DIR`` or ``~/.cache/matfold/models``."""
-    env = os.environ.get("MATFOLD_MODEL_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "matfold" / "models"
+    """The weight cache folder: ``$MATFOLD_MODEL_DIR``, else ``<cache_dir>/models``
+    (:func:`matfold_kernel.config.model_dir`)."""
+    return config.model_dir()
 
 
 def _sha256(path: Path) -> str:

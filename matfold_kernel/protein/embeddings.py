@@ -6,11 +6,11 @@ Weights as for folding: a local folder (``model=`` or ``MATFOLD_ESM2_MODEL``) or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .. import config
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .sequence import validate_sequence
 
@@ -38,7 +38,7 @@ def load_esm2_class(class_name: str, model=None, *, device=None, feature: str = 
     except ImportError:
         raise MatfoldDependencyError(f"{feature} need 'transformers' and torch: pip install 'matfold[ml]'") from None
     cls = getattr(transformers, class_name)
-    source = model or os.environ.get("MATFOLD_ESM2_MODEL")
+    source = model or config.get("esm2_model")
     try:
         if source:
             if not (Path(source) / "config.json").is_file():
@@ -51,9 +51,9 @@ def load_esm2_class(class_name: str, model=None, *, device=None, feature: str = 
     except OSError:
         raise MatfoldDependencyError(
             f"no ESM-2 weights found: {ESM2_HUB_ID} is not in the Hugging Face cache. On a machine that "
-            f"reaches the model hub run `huggingface-cli download {ESM2_HUB_ID}`, or pass model=DIR "
+            f"reaches the model hub run `hf download {ESM2_HUB_ID}`, or pass model=DIR "
             "(or MATFOLD_ESM2_MODEL)") from None
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(config.device(device))
     return esm.to(dev).eval(), tokenizer, info, source or ESM2_HUB_ID
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import config
 from ..errors import MatfoldDependencyError, MatfoldInputError
 from .sequence import validate_sequence
+from .structure import read_protein
 
 __all__ = ["FoldResult", "load_esmfold", "fold", "LINKER", "HUB_MODEL_ID"]
 
@@ -62,8 +63,6 @@ class FoldResult:
     @property
     def atoms(self):
         """The structure as a biotite ``AtomArray`` (B-factors = pLDDT)."""
-        from .structure import read_protein
-
         return read_protein(self.pdb, "pdb", name="<fold>")
 
     def save(self, path) -> Path:
@@ -83,9 +82,7 @@ class FoldResult:
 def _device(device=None):
     import torch
 
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device(device))
 
 
 def load_esmfold(model=None, *, device=None, chunk_size: int | None = None):
@@ -106,7 +103,7 @@ def load_esmfold(model=None, *, device=None, chunk_size: int | None = None):
         from transformers import EsmForProteinFolding
     except ImportError:
         raise MatfoldDependencyError("folding needs 'transformers' and torch: pip install 'matfold[ml]'") from None
-    source = model or os.environ.get("MATFOLD_ESMFOLD_MODEL")
+    source = model or config.get("esmfold_model")
     try:
         if source:
             if not Path(source).is_dir() or not (Path(source) / "config.json").is_file():
@@ -118,7 +115,7 @@ def load_esmfold(model=None, *, device=None, chunk_size: int | None = None):
     except (OSError, EnvironmentError):
         raise MatfoldDependencyError(
             f"no ESMFold weights found: {HUB_MODEL_ID} is not in the Hugging Face cache. On a machine "
-            f"that reaches the model hub run `huggingface-cli download {HUB_MODEL_ID}`, or pass --model DIR "
+            f"that reaches the model hub run `hf download {HUB_MODEL_ID}`, or pass --model DIR "
             "(or MATFOLD_ESMFOLD_MODEL) pointing at a saved model folder") from None
     if not getattr(esm.config, "is_folding_model", False):
         raise MatfoldInputError("holds an ESM model that is not ESMFold (is_folding_model is false)", str(source))
@@ -140,8 +137,7 @@ def _cache_dir(cache_dir) -> Path | None:
     if cache_dir is False:
         return None
     if cache_dir is None:
-        base = os.environ.get("MATFOLD_CACHE_DIR") or Path.home() / ".cache" / "matfold"
-        cache_dir = Path(base) / "folds"
+        cache_dir = config.cache_dir() / "folds"
     return Path(cache_dir)
 
 
@@ -223,7 +219,7 @@ def fold(sequences, model=None, *, chunk_size: int | None = None, cache_dir=None
         if total > 2048:
             raise MatfoldInputError(f"{total} residues (linkers included), over ESMFold's limit of 2048")
     esm = model if hasattr(model, "infer") else None
-    model_id = getattr(esm, "matfold_id", None) or str(model or os.environ.get("MATFOLD_ESMFOLD_MODEL") or HUB_MODEL_ID)
+    model_id = getattr(esm, "matfold_id", None) or str(model or config.get("esmfold_model") or HUB_MODEL_ID)
     cache = _cache_dir(cache_dir)
     results = []
     iterator = parsed

@@ -9,7 +9,6 @@ tests).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import config
 from ..errors import MatfoldError, MatfoldInputError
 
 __all__ = ["MatfoldNetworkError", "UniProtEntry", "fetch_pdb", "fetch_uniprot", "fetch_alphafold",
@@ -24,11 +24,6 @@ __all__ = ["MatfoldNetworkError", "UniProtEntry", "fetch_pdb", "fetch_uniprot", 
 
 _PDB_ID = re.compile(r"^[0-9][A-Za-z0-9]{3}$")
 _UNIPROT = re.compile(r"^([OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9]([A-Z][A-Z0-9]{2}[0-9]){1,2})$")
-_SOURCES = {
-    "rcsb": ("MATFOLD_RCSB_URL", "https://files.rcsb.org"),
-    "uniprot": ("MATFOLD_UNIPROT_URL", "https://rest.uniprot.org"),
-    "alphafold": ("MATFOLD_ALPHAFOLD_URL", "https://alphafold.ebi.ac.uk"),
-}
 
 
 class MatfoldNetworkError(MatfoldError):
@@ -36,13 +31,11 @@ class MatfoldNetworkError(MatfoldError):
 
 
 def _cache_root() -> Path:
-    base = os.environ.get("MATFOLD_CACHE_DIR") or Path.home() / ".cache" / "matfold"
-    return Path(base) / "downloads"
+    return config.cache_dir() / "downloads"
 
 
 def _download(source: str, path: str, filename: str, *, timeout: float, retries: int, refresh: bool) -> Path:
-    variable, default = _SOURCES[source]
-    base = os.environ.get(variable, default).rstrip("/")
+    base = config.source_url(source)
     target = _cache_root() / source / filename
     if target.is_file() and not refresh:
         return target

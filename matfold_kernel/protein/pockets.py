@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MatfoldDependencyError, MatfoldInputError
+from .structure import read_protein
 
 __all__ = ["Pocket", "find_pockets", "ligand_atoms", "ligand_pocket_rank"]
 
@@ -106,7 +107,6 @@ def _atoms_and_name(source, name: str | None = None):
         if len(source) == 0:
             raise MatfoldInputError("contains no atoms", name or "<atoms>")
         return source, name or "<atoms>"
-    from .structure import read_protein
 
     if name:
         label = name

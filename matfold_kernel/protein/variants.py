@@ -19,9 +19,14 @@ never downloaded here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from ..errors import MatfoldInputError
+from .embeddings import ESM2_HUB_ID, load_esm2_class
+from .structure import chain_sequence
+from .surface import residue_properties
 
 __all__ = ["VariantScore", "score_variants", "parse_variant", "load_esm2_lm", "esm_masked_marginals"]
 
@@ -113,8 +118,6 @@ def load_esm2_lm(model=None, *, device=None):
     MatfoldDependencyError
         transformers/torch missing, or no weights found.
     """
-    from .embeddings import ESM2_HUB_ID, load_esm2_class
-
     esm, tokenizer, info, source = load_esm2_class("EsmForMaskedLM", model, device=device,
                                                     feature="language-model scores")
     if any(key.startswith("lm_head") for key in info.get("missing_keys", [])):
@@ -187,8 +190,6 @@ def _residue_index(atoms, chain: str) -> tuple[str, dict]:
     """
     import biotite.structure as struc
 
-    from .structure import chain_sequence
-
     part = atoms[(atoms.chain_id == chain) & struc.filter_amino_acids(atoms)]
     res_ids, _ = struc.get_residues(part)
     positions = {}
@@ -219,11 +220,8 @@ def score_variants(atoms, variants, model=None, *, chain: str | None = None, dev
         does not match the structure's residue.
     """
     import biotite.structure as struc
-    import numpy as np
     from biotite.sequence import ProteinSequence
     from biotite.sequence.align import SubstitutionMatrix
-
-    from .surface import residue_properties
 
     if not struc.filter_amino_acids(atoms).any():
         raise MatfoldInputError("the structure has no amino-acid residues to score variants on")
@@ -275,8 +273,6 @@ def score_variants(atoms, variants, model=None, *, chain: str | None = None, dev
 
 
 def _add_marginals(atoms, results, model) -> list[VariantScore]:
-    from dataclasses import replace
-
     marginals = {}
     for chain in dict.fromkeys(r.chain for r in results):
         sequence, positions = _residue_index(atoms, chain)

@@ -106,14 +106,130 @@ def test_info_on_hostile_files_exits_2_with_one_line(name):
 
 @pytest.mark.parametrize("error", [MemoryError, RecursionError, OverflowError])
 def test_resource_exhaustion_is_exit_2_not_a_traceback(error, monkeypatch, capsys, batio3_cif):
-    import matfold_kernel.crystal as crystal
+    import matfold_kernel.cli as cli
     from matfold_kernel.cli import main
 
     def explode(*args, **kwargs):
         raise error()
 
     monkeypatch.delenv("MATFOLD_DEBUG", raising=False)
-    monkeypatch.setattr(crystal, "structure_info", explode)
+    monkeypatch.setattr(cli, "structure_info", explode)  # what `matfold info` calls
     assert main(["info", str(batio3_cif)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("matfold info: error: ") and "while processing" in err
+
+
+# -- subcommands plugged in through entry points (issue 27) ---------------------
+
+def _declared_entry_points():
+    """The `matfold.subcommands` entry points pyproject.toml declares (live once installed)."""
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    from matfold_kernel.cli import ENTRY_POINT_GROUP
+    from tests.support.paths import ROOT
+
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][ENTRY_POINT_GROUP]
+    return [EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in table.items()]
+
+
+@pytest.fixture
+def entry_points(monkeypatch):
+    """Serve `importlib.metadata.entry_points` from a list the test sets (the declared ones by default)."""
+    import importlib.metadata
+
+    served = _declared_entry_points()
+    real = importlib.metadata.entry_points
+
+    def fake(**selection):
+        from matfold_kernel.cli import ENTRY_POINT_GROUP
+
+        if selection.get("group") == ENTRY_POINT_GROUP:
+            return list(served)
+        return real(**selection)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    return served
+
+
+def test_declared_subcommands_keep_their_contract(entry_points, monkeypatch, capsys):
+    import matfold_hub.cli
+    import matfold_services.cli
+    from matfold_kernel.cli import Subcommand, build_parser, main
+
+    assert sorted(ep.name for ep in entry_points) == ["hub", "lab", "service"]
+    assert all(isinstance(ep.load(), Subcommand) for ep in entry_points)
+    calls = []
+    monkeypatch.setattr(matfold_hub.cli, "run_hub", lambda **kw: calls.append(("hub", kw)) or 0)
+    monkeypatch.setattr(matfold_hub.cli, "run_lab", lambda **kw: calls.append(("lab", kw)) or 0)
+    monkeypatch.setattr(matfold_services.cli, "service_main", lambda argv: calls.append(("service", argv)))
+    assert main(["hub", "--port", "8123", "--data-dir", "/tmp/h", "--single-user"]) == 0
+    assert main(["hub"]) == 0
+    assert main(["lab", "--port", "8999", "--notebook-dir", "nb", "--no-browser"]) == 0
+    assert main(["service", "--port", "10102"]) == 0
+    assert calls == [("hub", {"port": 8123, "data_dir": "/tmp/h", "single_user": True}),
+                     ("hub", {"port": 8000, "data_dir": None, "single_user": False}),
+                     ("lab", {"port": 8999, "notebook_dir": "nb", "open_browser": False}),
+                     ("service", ["--port", "10102"])]
+    # `matfold --help` lists them, in their old place after the library's own commands
+    help_text = build_parser([]).format_help()
+    assert "run the local matfold JupyterHub (127.0.0.1)" in help_text
+    assert help_text.index("blend-trees") < help_text.index("  lab ") < help_text.index("  hub ") < help_text.index("  service ")
+    with pytest.raises(SystemExit):
+        main(["hub", "--help"])
+    assert "--single-user" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a bad option is argparse's exit 2, as before
+        main(["hub", "--nope"])
+    assert exit_info.value.code == 2
+
+
+def test_a_missing_subcommand_names_its_extra(entry_points, capsys):
+    from matfold_kernel.cli import build_parser, main
+
+    entry_points.clear()  # a library installed without its hub and lab
+    assert main(["hub", "--port", "8123", "--single-user"]) == 1
+    err = capsys.readouterr().err
+    assert err == "matfold hub: error: `matfold hub` is not installed: pip install 'matfold[hub]'\n"
+    assert main(["lab"]) == 1
+    assert "pip install 'matfold[lab]'" in capsys.readouterr().err
+    assert "(is not installed: pip install 'matfold[hub]')" in build_parser([]).format_help()
+
+
+def test_a_subcommand_that_cannot_load_says_so(entry_points, capsys):
+    from importlib.metadata import EntryPoint
+
+    from matfold_kernel.cli import ENTRY_POINT_GROUP, main
+
+    entry_points[:] = [EntryPoint("service", "matfold_no_such_package.cli:service", ENTRY_POINT_GROUP),
+                       EntryPoint("extra", "json:dumps", ENTRY_POINT_GROUP)]
+    assert main(["service"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("matfold service: error: `matfold service` cannot load (No module named "
+                          "'matfold_no_such_package')") and err.endswith("pip install 'matfold[hub]'\n")
+    assert main(["extra"]) == 1
+    assert "is not a matfold subcommand (json:dumps)" in capsys.readouterr().err
+
+
+def test_library_commands_load_no_plugged_subcommand(lifepo4_cif):
+    # `matfold info` imports neither the hub nor the service (each costs 0.2-0.5 s to import)
+    code = ("import sys; from matfold_kernel.cli import main; main(['info', sys.argv[1]]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('matfold_hub', 'matfold_services', 'matfold_widgets', 'fastapi'))))")
+    result = subprocess.run([sys.executable, "-c", code, str(lifepo4_cif)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_closed_pipe_ends_quietly(batio3_cif, tmp_path):
+    # `matfold info ... --json | head`: the reader leaves before the output is written
+    path = tmp_path / "many.cif"
+    path.write_text(batio3_cif.read_text() * 250)  # about 90 kB of JSON: more than a pipe holds
+    exe = shutil.which("matfold", path=str(Path(sys.executable).parent)) or shutil.which("matfold")
+    proc = subprocess.Popen([exe, "info", str(path), "--all", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `head` does once it has its lines
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == "" and proc.returncode == 141
+    # the same through a shell pipe
+    shell = subprocess.run(f"'{exe}' info '{path}' --all --json | head -c 10", shell=True, capture_output=True,
+                           text=True, timeout=120)
+    assert shell.stdout == "[\n  {\n    " and shell.stderr == ""

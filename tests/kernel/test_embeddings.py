@@ -37,5 +37,5 @@ def test_embedding_errors(tmp_path, monkeypatch, tiny_esm2):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("MATFOLD_ESM2_MODEL", raising=False)
-    with pytest.raises(MatfoldDependencyError, match="huggingface-cli download facebook/esm2_t33_650M_UR50D"):
+    with pytest.raises(MatfoldDependencyError, match="hf download facebook/esm2_t33_650M_UR50D"):
         load_esm2()

@@ -68,7 +68,7 @@ def test_bad_sequences_and_missing_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
     monkeypatch.delenv("MATFOLD_ESMFOLD_MODEL", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(MatfoldDependencyError, match="huggingface-cli download facebook/esmfold_v1"):
+    with pytest.raises(MatfoldDependencyError, match="hf download facebook/esmfold_v1"):
         load_esmfold()
 
 

@@ -303,7 +303,7 @@ def test_ligand_rank_without_a_ligand():
 def test_pockets_cli_contract(capsys):
     from matfold_kernel.cli import main
 
-    path = DATA / "proteins" / "1A8O.pdb"
+    path = DATA / "1A8O.pdb"  # DATA is tests/data/proteins here
     assert main(["pockets", str(path), "--json", "--max", "3"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert 1 <= len(data["pockets"]) <= 3

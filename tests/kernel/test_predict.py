@@ -740,7 +740,7 @@ def test_blend_trees_forces_the_weight_and_refuses_a_wrong_task(tiny, tmp_path, 
 
 def test_trees_can_read_another_tasks_shipped_model(tiny, tmp_path, monkeypatch, capsys):
     pytest.importorskip("lightgbm")
-    from matfold_kernel.errors import MatfoldInputError
+    from matfold_kernel.errors import MatfoldDependencyError, MatfoldInputError
     from matfold_kernel.properties import training
     from matfold_kernel.properties.models import composition_card, load_composition_model
     from matfold_kernel.properties.trees import composition_descriptor
@@ -758,7 +758,11 @@ def test_trees_can_read_another_tasks_shipped_model(tiny, tmp_path, monkeypatch,
     assert main(["blend-trees", "--task", "mp_bulk_modulus", "--model", str(nets), "--data-dir", str(DATA),
                  "--out", str(out), "--tree-inputs", other]) == 0
     aflow = load_composition_model(other)
-    ens = CompositionEnsemble.load(out)
+    # the loader hands the ensemble the shipped model its trees read; loaded alone it has none
+    alone = CompositionEnsemble.load(out)
+    with pytest.raises(MatfoldDependencyError, match=f"read the predictions of the {other} model"):
+        alone.predict_arrays(*alone.encode(["MgO"]))
+    ens = load_composition_model("mp_bulk_modulus", out)
     assert ens.tree_inputs == [{"task": other, "sha256": aflow.source_hash()}]
     formulas = ["MgO", "Ti4C4", "W", "Li2O"]
     idx, amounts = ens.encode(formulas)

@@ -18,6 +18,7 @@ def rows():
 
 
 def test_panel_takes_the_rows_of_predict(rows):
+    assert not hasattr(rows, "panel")  # the table is plain data: the widget takes it, not the reverse
     panel = PredictionPanel(rows)
     from pymatgen.core import Composition
 
