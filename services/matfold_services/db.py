@@ -84,10 +84,10 @@ def database_status(url: str | None = None) -> dict:
 
 
 def default_data_dir() -> Path:
-    """``$MATFOLD_DATA_DIR``, else ``$XDG_DATA_HOME/matfold`` (``~/.local/share/matfold``)."""
-    if os.environ.get("MATFOLD_DATA_DIR"):
-        return Path(os.environ["MATFOLD_DATA_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
+    """The library's data folder (:func:`matfold_kernel.config.data_dir`: one rule for all)."""
+    from matfold_kernel.config import data_dir
+
+    return data_dir()
 
 
 def start_embedded(data_dir=None, *, require_password: bool = False, socket_account: str | None = None):
