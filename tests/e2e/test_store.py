@@ -202,6 +202,9 @@ def test_the_service_and_postgres_end_with_the_kernel(data_dir, lifepo4_cif, end
         assert service.ppid() == info["kernel"]
         assert "matfold_services" in service.cmdline() and info["token"] not in " ".join(service.cmdline())
         assert (data_dir / "postgres" / "PG_VERSION").is_file()  # the embedded Postgres, in the kernel's folder
+        # the service's own children (its structure workers) and Postgres' backends must go too
+        family = [p.pid for p in service.children(recursive=True) + psutil.Process(info["postgres"]).children()]
+        assert any("matfold_services" in " ".join(psutil.Process(pid).cmdline()) for pid in family)
         if ending != "exit":
             status, me = _call(info, "whoami")  # the kernel's token works from anywhere on this machine ...
             assert (status, me["name"]) == (200, "kernel-user")
@@ -211,7 +214,7 @@ def test_the_service_and_postgres_end_with_the_kernel(data_dir, lifepo4_cif, end
                 assert refused.value.code in (401, 403)
             os.kill(info["kernel"], getattr(signal, ending))
         kernel.wait(timeout=30)
-        took = _assert_all_gone(data_dir, info["service"], info["postgres"])
+        took = _assert_all_gone(data_dir, info["service"], info["postgres"], *family)
         print(f"{ending}: service and Postgres gone {took:.1f} s after the kernel ended")
     finally:
         kernel.kill()
