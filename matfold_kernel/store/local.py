@@ -1,6 +1,6 @@
 """The laptop store's service: the real matfold service, run as a child of this kernel.
 
-Outside a hub, :func:`local_service` starts ``python -m matfold_services`` on
+Outside a hub, :func:`local_service` starts ``python -m`` :data:`SERVICE_MODULE` on
 127.0.0.1 (a free port the service picks itself) with a one-off token, for one user.
 The service starts (or joins) the embedded Postgres in ``<data folder>/postgres``
 (:func:`matfold_kernel.config.data_dir`), unless ``DATABASE_URL`` names another one.
@@ -45,13 +45,17 @@ from .. import config
 from ..errors import MatfoldDependencyError
 from .transport import StoreError
 
-__all__ = ["LocalService", "local_service", "stop_all", "START_TIMEOUT", "STOP_TIMEOUT", "TOKEN_VARIABLE"]
+__all__ = ["LocalService", "local_service", "stop_all", "SERVICE_MODULE", "START_TIMEOUT", "STOP_TIMEOUT",
+           "TOKEN_VARIABLE"]
 
 #: Seconds the service may take to answer (a first start runs initdb and the migrations).
 START_TIMEOUT = 180.0
 #: Seconds the service gets to stop (and stop Postgres) after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
-#: Environment variable that carries the token to the child (read by ``matfold_services.localauth``).
+#: The service's package, run as ``python -m``: a name only, never imported here (the library
+#: sits below the service; it finds it with :func:`importlib.util.find_spec`).
+SERVICE_MODULE = "matfold_services"
+#: Environment variable that carries the token to the child (read by the service's ``localauth``).
 TOKEN_VARIABLE = "MATFOLD_SERVICE_LOCAL_TOKEN"
 #: Lines of the service's log quoted when it fails to start.
 LOG_TAIL = 20
@@ -85,7 +89,7 @@ def _tail(path: Path, lines: int = LOG_TAIL) -> str:
 
 
 class LocalService:
-    """One ``matfold_services`` child process serving one user of this kernel.
+    """One service child process (:data:`SERVICE_MODULE`) serving one user of this kernel.
 
     Parameters
     ----------
@@ -107,7 +111,7 @@ class LocalService:
     """
 
     def __init__(self, user: str, data_dir: Path, timeout: float = START_TIMEOUT):
-        if importlib.util.find_spec("matfold_services") is None:
+        if importlib.util.find_spec(SERVICE_MODULE) is None:
             raise MatfoldDependencyError(
                 "the local store runs the matfold service, which is not installed: pip install 'matfold[hub]'")
         self.user, self.data_dir = user, Path(data_dir)
@@ -119,7 +123,7 @@ class LocalService:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("JUPYTERHUB_") and k != "MATFOLD_SERVICE_URL"}  # never a hub's service
         env |= {TOKEN_VARIABLE: self.token, "MATFOLD_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "matfold_services", "--host", "127.0.0.1", "--port", "0",
+        command = [sys.executable, "-m", SERVICE_MODULE, "--host", "127.0.0.1", "--port", "0",
                    "--local-user", user, "--data-dir", str(self.data_dir), "--ready-file", str(ready),
                    "--parent-pid", str(os.getpid()), "--log-level", "warning"]
         in_main = threading.current_thread() is threading.main_thread()

@@ -51,7 +51,7 @@ def _write_ready(path: Path, data: dict) -> None:
     os.replace(partial, path)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int | None:
     parser = _parser()
     args = parser.parse_args(argv)
     auth = None
@@ -94,15 +94,20 @@ def main(argv=None) -> None:
 
     database = None
     try:
-        if not os.environ.get("DATABASE_URL"):
-            # the embedded Postgres (pgvector included) under the user's data folder
-            from .db import default_data_dir, start_embedded
+        try:
+            if not os.environ.get("DATABASE_URL"):
+                # the embedded Postgres (pgvector included) under the user's data folder
+                from .db import default_data_dir, start_embedded
 
-            data_dir = args.data_dir or default_data_dir()
-            database, os.environ["DATABASE_URL"] = start_embedded(data_dir)
-            print(f"matfold service: embedded Postgres in {Path(data_dir) / 'postgres'}", flush=True)
-        app = create_app(auth=auth)
-        sock = socket.create_server((args.host, args.port))
+                data_dir = args.data_dir or default_data_dir()
+                database, os.environ["DATABASE_URL"] = start_embedded(data_dir)
+                print(f"matfold service: embedded Postgres in {Path(data_dir) / 'postgres'}", flush=True)
+            app = create_app(auth=auth)  # runs the migrations
+            sock = socket.create_server((args.host, args.port))
+        except Exception as exc:  # one line, not a traceback: the database or the port is the usual cause
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"matfold service: cannot start: {detail}", file=sys.stderr, flush=True)
+            return 1
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}{PREFIX}/"
         server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))

@@ -243,3 +243,28 @@ def test_two_kernels_share_one_postgres_and_one_leaving_keeps_the_other(data_dir
             if kernel is not None:
                 kernel.kill()
                 kernel.wait()
+
+
+def test_a_service_that_cannot_start_is_one_error_with_its_log(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATFOLD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing")  # nobody listens there
+    with pytest.raises(StoreError, match=r"(?s)exited with code 1 while starting; its last log lines:.*127\.0\.0\.1"):
+        mk.store.connect(user="laptop-user")
+
+
+def test_without_the_service_installed_the_store_says_what_to_install(monkeypatch, tmp_path):
+    from matfold_kernel.store import local
+
+    monkeypatch.setenv("MATFOLD_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(local, "SERVICE_MODULE", "matfold_services_not_installed")
+    with pytest.raises(mk.MatfoldDependencyError, match=r"pip install 'matfold\[hub\]'"):
+        mk.store.connect(user="someone-new")
+
+
+def test_the_local_service_wants_its_token_from_the_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MATFOLD_SERVICE_LOCAL_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "matfold_services", "--local-user", "me", "--port", "0"],
+                          env=env | {"MATFOLD_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "MATFOLD_SERVICE_LOCAL_TOKEN" in done.stderr.splitlines()[-1]
+    assert not (tmp_path / "postgres").exists()  # refused before anything started
