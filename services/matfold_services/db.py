@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 __all__ = ["database_url", "database_status", "start_embedded", "open_socket_to", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
-           "alembic_config"]
+           "alembic_config", "MIGRATION_LOCK"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,12 +45,26 @@ def alembic_config(url: str):
     return config
 
 
+#: Postgres advisory lock held while migrating, so that services starting together on one
+#: database (two laptop kernels, a hub and a kernel) migrate one after the other.
+MIGRATION_LOCK = 0x6D66_6D67  # "mfmg"
+
+
 def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
-    """Upgrade (or with ``down=True`` downgrade) the database to `revision`."""
+    """Upgrade (or with ``down=True`` downgrade) the database to `revision`.
+
+    Holds :data:`MIGRATION_LOCK` meanwhile: a second service waits, then finds nothing to do.
+    """
+    import psycopg
     from alembic import command
 
     config = alembic_config(url)
-    (command.downgrade if down else command.upgrade)(config, revision)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            (command.downgrade if down else command.upgrade)(config, revision)
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 def database_url() -> str:

@@ -136,12 +136,17 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("kernel-data") / "matfold"
 
 
-def _kernel(data_dir, mode: str, structure) -> tuple[subprocess.Popen, dict]:
+def _start_kernel(data_dir, mode: str, structure) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("JUPYTERHUB_") and k not in ("MATFOLD_SERVICE_URL", "DATABASE_URL")}
     env["MATFOLD_DATA_DIR"] = str(data_dir)
-    process = subprocess.Popen([sys.executable, "-c", KERNEL, mode, str(structure)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", KERNEL, mode, str(structure)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kernel(data_dir, mode: str, structure, process=None) -> tuple[subprocess.Popen, dict]:
+    """A kernel (started here unless `process`) and what it printed once its store worked."""
+    process = process or _start_kernel(data_dir, mode, structure)
     ready, _, _ = select.select([process.stdout], [], [], 240)
     line = process.stdout.readline() if ready else ""
     if not line:
@@ -243,6 +248,22 @@ def test_two_kernels_share_one_postgres_and_one_leaving_keeps_the_other(data_dir
             if kernel is not None:
                 kernel.kill()
                 kernel.wait()
+
+
+def test_two_kernels_starting_together_on_a_new_folder_both_work(tmp_path, lifepo4_cif):
+    data_dir = tmp_path / "matfold"  # new: one initdb, the migrations once (the other waits for them)
+    kernels = [_start_kernel(data_dir, "wait", lifepo4_cif) for _ in range(2)]
+    try:
+        infos = [_kernel(data_dir, "wait", lifepo4_cif, process=kernel)[1] for kernel in kernels]
+        assert infos[0]["postgres"] == infos[1]["postgres"] and infos[0]["material"] != infos[1]["material"]
+        for kernel in kernels:
+            kernel.send_signal(signal.SIGTERM)
+            kernel.wait(timeout=30)
+        _assert_all_gone(data_dir, *(i["service"] for i in infos), infos[0]["postgres"])
+    finally:
+        for kernel in kernels:
+            kernel.kill()
+            kernel.wait()
 
 
 def test_a_service_that_cannot_start_is_one_error_with_its_log(monkeypatch, tmp_path):
