@@ -195,7 +195,7 @@ def _assert_all_gone(data_dir, *pids: int) -> float:
                 f"{[pid for pid in pids if not _gone(pid)]}")
 
 
-@pytest.mark.parametrize("ending", ["exit", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("ending", ["exit", "SIGTERM", "SIGINT", "SIGHUP", "SIGKILL"])
 def test_the_service_and_postgres_end_with_the_kernel(data_dir, lifepo4_cif, ending):
     kernel, info = _kernel(data_dir, "exit" if ending == "exit" else "wait", lifepo4_cif)
     try:
