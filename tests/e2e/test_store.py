@@ -8,6 +8,7 @@ once the kernel is gone, however it ends.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import select
@@ -42,6 +43,7 @@ def test_local_store_is_the_service_in_a_child_process(store):
     assert store.whoami() == {"name": "laptop-user", "kind": "user", "admin": False, "groups": []}
     health = store.health()
     assert (health["status"], health["auth"], health["hub"]) == ("ok", "local", False)
+    assert health["version"] == importlib.metadata.version("matfold")  # the distribution's, not the library's
     again = mk.store.connect(user="laptop-user")
     assert again.service is store.service  # one child per user and database, shared
 
