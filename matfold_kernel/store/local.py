@@ -108,6 +108,8 @@ class LocalService:
         The one token it accepts.
     process : subprocess.Popen
         The child (``process.pid``).
+    log_path : Path
+        Its output, ``<data folder>/logs/service.log`` (kept; the services of all kernels append).
     """
 
     def __init__(self, user: str, data_dir: Path, timeout: float = START_TIMEOUT):
@@ -117,9 +119,11 @@ class LocalService:
         self.user, self.data_dir = user, Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_urlsafe(32)
-        self._run_dir = Path(tempfile.mkdtemp(prefix="matfold-service-"))  # 0700: ready file and log
-        self.log_path = self._run_dir / "service.log"
-        ready = self._run_dir / "ready.json"
+        # the log is kept (services of several kernels append to it); the ready file goes once read
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.log_path = self.data_dir / "logs" / "service.log"
+        run_dir = Path(tempfile.mkdtemp(prefix="matfold-service-"))  # 0700
+        ready = run_dir / "ready.json"
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("JUPYTERHUB_") and k != "MATFOLD_SERVICE_URL"}  # never a hub's service
         env |= {TOKEN_VARIABLE: self.token, "MATFOLD_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
@@ -128,6 +132,9 @@ class LocalService:
                    "--parent-pid", str(os.getpid()), "--log-level", "warning"]
         in_main = threading.current_thread() is threading.main_thread()
         with open(self.log_path, "ab") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} kernel {os.getpid()} starts the service "
+                      f"for {user}\n".encode())
+            log.flush()
             self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True,
                                             preexec_fn=_pdeathsig() if in_main else None)
@@ -136,6 +143,8 @@ class LocalService:
         except BaseException:
             self.stop()
             raise
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
     def _wait_ready(self, ready: Path, timeout: float) -> str:
         from .transport import HTTPTransport
@@ -145,7 +154,7 @@ class LocalService:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise StoreError(f"the local matfold service exited with code {self.process.returncode} while "
-                                 f"starting; its last log lines:\n{_tail(self.log_path)}")
+                                 f"starting; its last log lines ({self.log_path}):\n{_tail(self.log_path)}")
             if url is None and ready.is_file():
                 url = json.loads(ready.read_text())["url"]
             if url is not None:
@@ -156,11 +165,12 @@ class LocalService:
                 else:
                     if health.get("status") != "ok":
                         raise StoreError(f"the local matfold service started but its database is not ok: "
-                                         f"{health.get('database')}; its last log lines:\n{_tail(self.log_path)}")
+                                         f"{health.get('database')}; its last log lines ({self.log_path}):\n"
+                                         f"{_tail(self.log_path)}")
                     return url
             time.sleep(0.1)
         raise StoreError(f"the local matfold service did not answer within {timeout:.0f} s; "
-                         f"its last log lines:\n{_tail(self.log_path)}")
+                         f"its last log lines ({self.log_path}):\n{_tail(self.log_path)}")
 
     @property
     def pid(self) -> int:
@@ -178,7 +188,6 @@ class LocalService:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def __repr__(self) -> str:  # never the token
         state = "running" if self.alive() else f"exited {self.process.returncode}"

@@ -142,8 +142,15 @@ def _start_kernel(data_dir, mode: str, structure) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("JUPYTERHUB_") and k not in ("MATFOLD_SERVICE_URL", "DATABASE_URL")}
     env["MATFOLD_DATA_DIR"] = str(data_dir)
+    env["TMPDIR"] = str(_tmp(data_dir))  # the kernel's temporary files, to check that none is left
     return subprocess.Popen([sys.executable, "-c", KERNEL, mode, str(structure)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _tmp(data_dir):
+    folder = data_dir.parent / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _kernel(data_dir, mode: str, structure, process=None) -> tuple[subprocess.Popen, dict]:
@@ -223,6 +230,8 @@ def test_the_service_and_postgres_end_with_the_kernel(data_dir, lifepo4_cif, end
         kernel.wait(timeout=30)
         took = _assert_all_gone(data_dir, info["service"], info["postgres"], *family)
         print(f"{ending}: service and Postgres gone {took:.1f} s after the kernel ended")
+        assert not list(_tmp(data_dir).glob("matfold-service-*"))  # nor a file of theirs in the temporary folder
+        assert "kernel-user" in (data_dir / "logs" / "service.log").read_text()  # the service's log is kept
     finally:
         kernel.kill()
         kernel.wait()
@@ -271,7 +280,8 @@ def test_two_kernels_starting_together_on_a_new_folder_both_work(tmp_path, lifep
 def test_a_service_that_cannot_start_is_one_error_with_its_log(monkeypatch, tmp_path):
     monkeypatch.setenv("MATFOLD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing")  # nobody listens there
-    with pytest.raises(StoreError, match=r"(?s)exited with code 1 while starting; its last log lines:.*127\.0\.0\.1"):
+    refused = r"(?s)exited with code 1 while starting; its last log lines \(.*service\.log\):.*127\.0\.0\.1"
+    with pytest.raises(StoreError, match=refused):
         mk.store.connect(user="laptop-user")
 
 
