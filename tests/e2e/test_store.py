@@ -126,6 +126,11 @@ print(json.dumps({"kernel": os.getpid(), "service": store.service.pid, "postgres
                   "whoami_s": t5 - t4}), flush=True)
 if sys.argv[1] == "exit":
     sys.exit(0)
+if sys.argv[1] == "reconnect":  # the test kills our service; a new connect() starts another, then we exit
+    sys.stdin.readline()
+    again = mk.store.connect(user="kernel-user")
+    print(json.dumps({"service": again.service.pid, "projects": len(again.projects())}), flush=True)
+    sys.exit(0)
 time.sleep(600)
 """
 #: Seconds within which the service and Postgres of a kernel that ended must be gone (the issue's bound).
@@ -143,7 +148,7 @@ def _start_kernel(data_dir, mode: str, structure) -> subprocess.Popen:
            if not k.startswith("JUPYTERHUB_") and k not in ("MATFOLD_SERVICE_URL", "DATABASE_URL")}
     env["MATFOLD_DATA_DIR"] = str(data_dir)
     env["TMPDIR"] = str(_tmp(data_dir))  # the kernel's temporary files, to check that none is left
-    return subprocess.Popen([sys.executable, "-c", KERNEL, mode, str(structure)], env=env,
+    return subprocess.Popen([sys.executable, "-c", KERNEL, mode, str(structure)], env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -178,7 +183,8 @@ def _ours(data_dir) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline", "status"]):
         try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and str(data_dir) in " ".join(process.info["cmdline"] or ()):
+            command = " ".join(process.info["cmdline"] or ())
+            if process.info["status"] != psutil.STATUS_ZOMBIE and str(data_dir) in command:
                 found.append(process)
         except psutil.Error:
             pass
@@ -259,6 +265,23 @@ def test_two_kernels_share_one_postgres_and_one_leaving_keeps_the_other(data_dir
             if kernel is not None:
                 kernel.kill()
                 kernel.wait()
+
+
+def test_a_killed_service_is_replaced_and_postgres_still_stops_at_the_end(data_dir, lifepo4_cif):
+    kernel, info = _kernel(data_dir, "reconnect", lifepo4_cif)
+    try:
+        os.kill(info["service"], signal.SIGKILL)  # it never lets go of Postgres: pgserver still lists its pid
+        while not _gone(info["service"]):
+            time.sleep(0.05)
+        kernel.stdin.write("go\n")
+        kernel.stdin.flush()
+        again = json.loads(kernel.stdout.readline())
+        assert again["service"] != info["service"] and again["projects"] >= 1  # same database, new service
+        assert kernel.wait(timeout=60) == 0
+        _assert_all_gone(data_dir, again["service"], info["postgres"])  # the dead pid did not keep Postgres up
+    finally:
+        kernel.kill()
+        kernel.wait()
 
 
 def test_two_kernels_starting_together_on_a_new_folder_both_work(tmp_path, lifepo4_cif):
