@@ -214,7 +214,7 @@ def _assert_all_gone(data_dir, *pids: int) -> float:
 def test_the_service_and_postgres_end_with_the_kernel(data_dir, lifepo4_cif, ending):
     kernel, info = _kernel(data_dir, "exit" if ending == "exit" else "wait", lifepo4_cif)
     try:
-        print(f"\n{ending}: first connect() {info['connect_s']:.2f} s (cold when the folder is new), "
+        print(f"\n{ending}: connect() {info['connect_s']:.2f} s (the module's first kernel: a new folder), "
               f"create_project {info['create_project_s'] * 1000:.0f} ms, save_material "
               f"{info['save_material_s'] * 1000:.0f} ms, whoami {info['whoami_s'] * 1000:.0f} ms")
         assert info["service"] != info["kernel"] and info["postgres"] not in (info["service"], info["kernel"])
