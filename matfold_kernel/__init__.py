@@ -21,8 +21,8 @@ from .crystal import (
 )
 from .errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
 from .properties import PROPERTIES, predict
-from .service_client import MatfoldServiceError, ServiceClient
 from . import store
+from .store import StoreError as MatfoldServiceError  # the old name of the store's error
 
 __version__ = "0.1.0"
 
@@ -33,7 +33,6 @@ __all__ = [
     "MatfoldInputError",
     "MatfoldServiceError",
     "PROPERTIES",
-    "ServiceClient",
     "StructureInfo",
     "guess_format",
     "parse_structure",

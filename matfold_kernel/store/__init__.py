@@ -1,4 +1,4 @@
-"""The matfold store: one API over the hub service or the embedded database."""
+"""The matfold store: one API over the matfold service, the hub's or one of your own."""
 
 from .records import MaterialRecord, PredictionRecord, Project
 from .store import Store, connect

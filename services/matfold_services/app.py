@@ -1,15 +1,18 @@
-"""The matfold hub service: HTTP API under ``/services/matfold/``.
+"""The matfold service: HTTP API under ``/services/matfold/``.
 
-This is the skeleton the hub registers (health, OpenAPI, identity); projects,
-materials, predictions, quotas and billing arrive with the hub-service issue.
-Callers authenticate with a JupyterHub token (``Authorization: token ...``), checked
-against the hub, so identities and groups are the hub's.
+Projects, materials, proteins, predictions, similarity search, quotas and billing,
+plus health, OpenAPI and identity. Callers authenticate with a token
+(``Authorization: token ...``) that ``app.state.hub_auth`` turns into a user: in a hub
+JupyterHub's ``HubAuth`` (identities and groups are the hub's); in the laptop store,
+which runs this service as a child of the kernel, :class:`~matfold_services.localauth.LocalTokenAuth`
+(one user, one token).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 
@@ -18,7 +21,10 @@ from fastapi import Depends, FastAPI
 from .db import database_status, database_url
 from .routes.deps import hub_user
 
-__all__ = ["create_app", "PREFIX", "TOKEN_CACHE_SECONDS", "SWEEP_SECONDS"]
+__all__ = ["create_app", "PREFIX", "TOKEN_CACHE_SECONDS", "SWEEP_SECONDS", "DISTRIBUTION", "version"]
+
+#: The distribution (``[project] name`` in pyproject.toml) whose version the service reports.
+DISTRIBUTION = "matfold"
 
 #: Where JupyterHub's proxy routes the service.
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/matfold/").rstrip("/")
@@ -31,12 +37,25 @@ SWEEP_SECONDS = 60.0
 log = logging.getLogger("matfold_services")
 
 
+def version() -> str:
+    """The installed version of :data:`DISTRIBUTION`, or ``0+unknown`` when it is not installed."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def _hub_auth():
     if not os.environ.get("JUPYTERHUB_API_TOKEN"):
         return None
     from jupyterhub.services.auth import HubAuth
 
     return HubAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=TOKEN_CACHE_SECONDS)
+
+
+def _auth_mode(auth) -> str:
+    """``hub``, ``local`` (one user, see :mod:`.localauth`) or ``none`` (nobody can log in)."""
+    return "none" if auth is None else getattr(auth, "mode", "hub")
 
 
 def _housekeeping(maker) -> dict:
@@ -82,10 +101,16 @@ async def _lifespan(app: FastAPI):
                 await task
 
 
-def create_app() -> FastAPI:
-    """The FastAPI application (OpenAPI at ``{PREFIX}/openapi.json``)."""
-    from matfold_kernel import __version__
+def create_app(auth=None) -> FastAPI:
+    """The FastAPI application (OpenAPI at ``{PREFIX}/openapi.json``).
 
+    Parameters
+    ----------
+    auth : object, optional
+        What turns a token into a user (``await auth.user_for_token(token)``); default:
+        JupyterHub's ``HubAuth`` when ``JUPYTERHUB_API_TOKEN`` is set, else nobody can log in.
+    """
+    __version__ = version()
     app = FastAPI(
         title="matfold service",
         version=__version__,
@@ -95,7 +120,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub_auth = _hub_auth()
+    app.state.hub_auth = auth if auth is not None else _hub_auth()
     app.state.sessionmaker = None
     url = database_url()
     if url:
@@ -118,7 +143,8 @@ def create_app() -> FastAPI:
     async def health():
         db = await asyncio.to_thread(database_status)
         return {"status": "ok" if db.get("ok") else "degraded", "version": __version__,
-                "database": db, "hub": app.state.hub_auth is not None}
+                "database": db, "auth": _auth_mode(app.state.hub_auth),
+                "hub": _auth_mode(app.state.hub_auth) == "hub"}
 
     @app.get(f"{PREFIX}/whoami", summary="The hub user behind the token")
     async def whoami(user: dict = Depends(hub_user)):

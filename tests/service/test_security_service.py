@@ -369,12 +369,13 @@ class _LosesFirstAnswer(http.server.ThreadingHTTPServer):
 def test_the_kernel_store_retries_a_lost_answer_with_its_key(database_url, monkeypatch):
     import uvicorn
 
-    from matfold_kernel.store.transport import HubTransport, _LocalUser
+    from matfold_kernel.store.transport import HTTPTransport
+    from tests.support.any_token import AnyTokenUser
 
     monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     app = create_app()
-    app.state.hub_auth = _LocalUser("kernel-user")
+    app.state.hub_auth = AnyTokenUser("kernel-user")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -384,7 +385,7 @@ def test_the_kernel_store_retries_a_lost_answer_with_its_key(database_url, monke
     proxy = _LosesFirstAnswer(f"http://127.0.0.1:{port}")
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
-        transport = HubTransport(f"http://127.0.0.1:{proxy.server_address[1]}{PREFIX}", "local", backoff=0.05)
+        transport = HTTPTransport(f"http://127.0.0.1:{proxy.server_address[1]}{PREFIX}", "local", backoff=0.05)
         made = transport.request("POST", "projects", {"name": "after a crash"})
         assert made["name"] == "after a crash"
         assert proxy.dropped == 1 and len(proxy.seen) == 2 and proxy.seen[0] == proxy.seen[1] is not None
@@ -401,7 +402,7 @@ def test_the_kernel_store_retries_a_lost_answer_with_its_key(database_url, monke
 
 def test_the_kernel_store_waits_out_a_503_with_the_same_key():
     """The service answers 503 (database restarting) twice, then the create succeeds."""
-    from matfold_kernel.store.transport import HubTransport, StoreError
+    from matfold_kernel.store.transport import HTTPTransport, StoreError
 
     seen = []
 
@@ -426,10 +427,10 @@ def test_the_kernel_store_waits_out_a_503_with_the_same_key():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/services/matfold"
-        assert HubTransport(url, "t", backoff=0.01).request("POST", "projects", {"name": "x"}) == {"id": 7}
+        assert HTTPTransport(url, "t", backoff=0.01).request("POST", "projects", {"name": "x"}) == {"id": 7}
         assert len(seen) == 3 and len(set(seen)) == 1 and len(seen[0]) == 32
         with pytest.raises(StoreError, match="database is unavailable"):
-            HubTransport(url, "t", retries=1, backoff=0.01).request("POST", "projects", {"name": "y"})
+            HTTPTransport(url, "t", retries=1, backoff=0.01).request("POST", "projects", {"name": "y"})
         assert len(seen) == 5 and seen[3] == seen[4] != seen[0]
     finally:
         server.shutdown()

@@ -12,8 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from matfold_kernel.store.transport import _LocalUser
-
+from tests.support.any_token import AnyTokenUser
 from tests.support.stripe_server import StripeServer
 
 
@@ -33,7 +32,7 @@ def test_no_server_errors_on_any_operation(database_url, stripe_api, monkeypatch
     from matfold_services import PREFIX, create_app
 
     app = create_app()
-    app.state.hub_auth = _LocalUser("fuzzer")
+    app.state.hub_auth = AnyTokenUser("fuzzer")
     schema = schemathesis.openapi.from_asgi(f"{PREFIX}/openapi.json", app)
     failures, operations = [], 0
     for result in schema.get_all_operations():
