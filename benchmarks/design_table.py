@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/design_table.py           # rewrite the table in DESIGN.md
     .venv/bin/python benchmarks/design_table.py --check   # exit 1 when DESIGN.md's table is not this
 
-Reads ``benchmarks/results/*.json`` (written by ``accuracy.py --record``,
-``security.py --record``; ``prediction.py`` and ``hub.py`` results recorded by hand from
-their printed output, with the commit they ran on) and replaces everything between
+Reads ``benchmarks/results/*.json`` (written by ``accuracy.py``, ``prediction.py``,
+``hub.py`` and ``security.py`` with ``--record``; files of runs made before ``--record``
+existed were transcribed from DESIGN.md, as their ``how`` says) and replaces everything between
 ``<!-- figures:begin -->`` and ``<!-- figures:end -->`` in DESIGN.md. Runs no benchmark.
 Every row names its results file and the commit that file was measured on.
 """
@@ -35,6 +35,9 @@ def _source(data: dict, name: str) -> str:
 
 
 def _num(value, digits: int = 3) -> str:
+    """A figure as the table shows it: 3 significant digits, thousands separated; "n/a" when not measured."""
+    if value is None:
+        return "n/a"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.{digits}g}"
     return f"{int(value):,}" if isinstance(value, (int, float)) else str(value)
@@ -66,13 +69,13 @@ def rows(folder: Path = RESULTS) -> list[tuple[str, str, str, str]]:
     prediction = _load(folder, "prediction")
     if prediction:
         r, src = prediction["results"], _source(prediction, "prediction")
-        out += [("one formula, six properties; one CIF", f"{r['one_formula_six_properties_ms']} ms; {r['one_cif_ms']} ms",
+        g = lambda key: _num(r.get(key))  # noqa: E731
+        out += [("one formula, six properties; one CIF", f"{g('one_formula_six_properties_ms')} ms; {g('one_cif_ms')} ms",
                  "goal < 300 ms", src),
-                (f"screening, e_form ({r['ensemble_members']} members), torch / ONNX",
-                 f"{r['formulas_per_min_torch']:,} / {r['formulas_per_min_onnx']:,} formulas/min",
-                 "goal ≥ 20,000/min", src),
-                ("CGCNN structures", f"{r['cgcnn_structures_per_min']:,}/min", "goal ≥ 2,000/min", src),
-                ("peak memory of that run; shipped weights", f"{r['peak_rss_mb']:,} MB; {r['shipped_weights_mb']} MB",
+                (f"screening, e_form ({g('ensemble_members')} members), torch / ONNX",
+                 f"{g('formulas_per_min_torch')} / {g('formulas_per_min_onnx')} formulas/min", "goal ≥ 20,000/min", src),
+                ("CGCNN structures", f"{g('cgcnn_structures_per_min')}/min", "goal ≥ 2,000/min", src),
+                ("peak memory of that run; shipped weights", f"{g('peak_rss_mb')} MB; {g('shipped_weights_mb')} MB",
                  "goal < 2,048 MB", src)]
     hub = _load(folder, "hub")
     if hub:
@@ -80,7 +83,7 @@ def rows(folder: Path = RESULTS) -> list[tuple[str, str, str, str]]:
         out += [("hub spawn → ready, median (max)", f"{_num(r['spawn_ready_median_s'])} s ({_num(r['spawn_ready_max_s'])} s)",
                  f"bare JupyterLab start {_num(r['bare_lab_start_s'])} s", src),
                 (f"{r['users']} users spawned at once → all ready; RSS per server",
-                 f"{_num(r['all_users_ready_s'])} s; {r['rss_per_server_mb']} MB", "", src)]
+                 f"{_num(r['all_users_ready_s'])} s; {_num(r.get('rss_per_server_mb'))} MB", "", src)]
     parsers = _security_part(folder, "parsers")
     if parsers:
         r, src = parsers

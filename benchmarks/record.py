@@ -33,8 +33,8 @@ def _commit() -> str:
     return sha + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def record(name: str, results: dict, benchmark: str, how: str = "") -> Path:
-    """Write ``benchmarks/results/<name>.json`` for `results` measured now, on this checkout."""
+def record(name: str, results: dict, benchmark: str, how: str = "", folder: Path = RESULTS) -> Path:
+    """Write ``<folder>/<name>.json`` (default ``benchmarks/results``) for `results` measured now, on this checkout."""
     data = {
         "benchmark": benchmark,
         "commit": _commit(),
@@ -43,8 +43,9 @@ def record(name: str, results: dict, benchmark: str, how: str = "") -> Path:
         "how": how,
         "results": results,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
 

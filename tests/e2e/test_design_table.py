@@ -53,3 +53,29 @@ def test_a_file_without_the_markers_is_an_error(tmp_path):
     design.write_text("# no table here\n")
     result = _run("--design", design)
     assert result.returncode == 2 and "figures:begin" in result.stderr
+
+
+def test_a_recorded_run_shows_in_the_table_with_its_commit(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from design_table import table
+        from record import record
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    path = record("security_recovery", {"recovery": {"postgres_kill_to_healthy_s": 1.5,
+                                                     "launcher_kill_to_last_gone_s": 3.25,
+                                                     "orphans_after_launcher_kill": 0,
+                                                     "restart_after_crash_ready_s": 8.0, "ctrl_c_stop_s": 1.75}},
+                  "benchmarks/security.py", "test", folder=tmp_path)
+    data = json.loads(path.read_text())
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert data["commit"].startswith(head) and data["results"]["recovery"]["ctrl_c_stop_s"] == 1.75
+    text = table(tmp_path)
+    assert f"| 8 s; 1.75 s | stop ≤ 5 s | security_recovery @ {head[:7]} |" in text
+    assert "accuracy" not in text  # only what the folder holds
+
+    # beside an older run of every part, the newer run of one part gives that part's rows
+    shutil.copy(ROOT / "benchmarks" / "results" / "security.json", tmp_path)
+    text = table(tmp_path)
+    assert f"| 8 s; 1.75 s | stop ≤ 5 s | security_recovery @ {head[:7]} |" in text
+    assert "| revoked token / deleted user refused after | 4.02 s / 3.89 s | ≤ 5 s | security @ 4aab162 |" in text
