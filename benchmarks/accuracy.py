@@ -92,7 +92,7 @@ def main() -> None:
         from record import record
 
         print("recorded in", record("accuracy", {"tasks": rows}, "benchmarks/accuracy.py",
-                                    f"one run, backend {args.backend}, val split of each task"))
+                                    f"one run, backend {args.backend}, the val split of each task in {args.data}"))
 
 
 if __name__ == "__main__":
