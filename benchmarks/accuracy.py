@@ -1,6 +1,6 @@
 """Accuracy of the shipped composition models on each task's validation split.
 
-    .venv/bin/python benchmarks/accuracy.py [--data DIR] [--backend torch|onnx]
+    .venv/bin/python benchmarks/accuracy.py [--data DIR] [--backend torch|onnx] [--record]
 
 For every one of the eleven tasks: the val MAE of the shipped ensemble (run through
 ``predict_formulas``, the code path of ``matfold predict --csv``), CrabNet's
@@ -13,6 +13,8 @@ make the ensemble, with the val MAE of its best single run (what merging gained)
 which point estimate the ensemble reports (``median`` or ``mean`` of its mixture) with
 the val MAE the other one would give. Where the ensemble carries gradient-boosted trees
 (``matfold blend-trees``): their blend weight and the val MAE of the networks alone.
+``--record`` also writes ``benchmarks/results/accuracy.json`` (DESIGN.md's figures table
+is built from it by ``benchmarks/design_table.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED), help="folder with <task>/{train,val}.csv")
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/accuracy.json")
     args = parser.parse_args()
     import torch
 
@@ -52,6 +55,7 @@ def main() -> None:
           f"{'<1σ':>6} {'<2σ':>6} {'runs':>4} {'memb':>4} {'best run':>9} {'point':>6} {'other':>9} {'trees':>5} "
           f"{'nets':>9} {'unit':<11} beats")
     wins = 0
+    rows = {}
     for name, task in TASKS.items():
         folder = Path(args.data) / name
         train, val = load_task_csv(folder / "train.csv"), load_task_csv(folder / "val.csv")
@@ -76,12 +80,19 @@ def main() -> None:
         nets = trees["val_mae_networks"] if trees else mae
         beats = mae < task.crabnet_mae
         wins += beats
+        rows[name] = {"unit": task.unit, "n_val": len(val), "val_mae": mae, "crabnet_test_mae": task.crabnet_mae,
+                      "within_1sigma": within1, "within_2sigma": within2, "ridge_mae": ridge, "mean_mae": const}
         print(f"{name:<30} {len(val):>6} {mae:>9.4g} {task.crabnet_mae:>9.4g} {ridge:>9.4g} {const:>9.4g} "
               f"{within1:>6.1%} {within2:>6.1%} {len(runs):>4} {members:>4} {best_run:>9.4g} {model.point:>6} "
               f"{other:>9.4g} {weight:>5} {nets:>9.4g} {task.unit:<11} "
               f"{'yes' if beats else 'no'}"
               f"  ({len(val) / elapsed:,.0f} formulas/s)")
     print(f"val MAE below CrabNet's test MAE on {wins} of {len(TASKS)} tasks")
+    if args.record:
+        from record import record
+
+        print("recorded in", record("accuracy", {"tasks": rows}, "benchmarks/accuracy.py",
+                                    f"one run, backend {args.backend}, the val split of each task in {args.data}"))
 
 
 if __name__ == "__main__":

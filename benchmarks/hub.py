@@ -1,11 +1,12 @@
 """Hub spawn times and memory, against a bare JupyterLab start in the same run.
 
-    .venv/bin/python benchmarks/hub.py [--users 20]
+    .venv/bin/python benchmarks/hub.py [--users 20] [--record]
 
 Prints: seconds for a plain ``jupyter lab`` to answer (baseline), seconds from a
 spawn request to a ready server through ``matfold hub`` (5 spawns of one user),
 and for N users spawned at once: time until all are ready and memory (RSS) per
-user server.
+user server. ``--record`` also writes ``benchmarks/results/hub.json`` (DESIGN.md's figures
+table is built from it by ``benchmarks/design_table.py``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/hub.json")
     args = parser.parse_args()
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         base = [baseline_lab_start(tmp) for _ in range(3)]
@@ -84,6 +87,8 @@ def main() -> None:
                 api.stop("bench")
                 while api.request("GET", "users/bench").json()["servers"]:
                     time.sleep(0.2)
+            out.update(bare_lab_start_s=round(statistics.median(base), 2),
+                       spawn_ready_median_s=round(statistics.median(times), 2), spawn_ready_max_s=round(max(times), 2))
             print(f"hub spawn -> ready, one user: median {statistics.median(times):.2f} s, "
                   f"max {max(times):.2f} s over {args.repeats} spawns "
                   f"({statistics.median(times) / statistics.median(base):.2f}x the bare start)")
@@ -96,11 +101,17 @@ def main() -> None:
                 ready = list(pool.map(lambda n: api.wait_ready(n, timeout=600), names))
             total = time.perf_counter() - start
             rss = server_rss(tmp / "hub")
+            out.update(users=args.users, all_users_ready_s=round(total, 1),
+                       rss_per_server_mb=round(statistics.median(rss)) if rss else None)
             print(f"{args.users} users spawned at once: all ready after {total:.1f} s "
                   f"({len(ready)} servers)")
             if rss:
                 print(f"memory per user server (RSS): median {statistics.median(rss):.0f} MB, "
                       f"max {max(rss):.0f} MB, total {sum(rss) / 1024:.2f} GB for {len(rss)} servers")
+    if args.record:
+        from record import record
+
+        print("recorded in", record("hub", out, "benchmarks/hub.py", f"one run, --users {args.users} --repeats {args.repeats}"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Prediction speed and memory, each printed against a baseline measured in the same run.
 
-    .venv/bin/python benchmarks/prediction.py [--threads 2] [--n 20000]
+    .venv/bin/python benchmarks/prediction.py [--threads 2] [--n 20000] [--record]
 
 1. One input, all six properties with uncertainty, warm (models loaded, hull of the
    chemical system cached): a formula, and a structure file (adds the structure
@@ -16,6 +16,9 @@
 3. Structure GNN throughput (CGCNN formation energy, graphs built with pymatgen
    neighbour lists), structures per minute. Goal ≥ 2,000/min.
 4. Peak resident memory of this process (goal < 2 GB).
+
+``--record`` also writes ``benchmarks/results/prediction.json`` (DESIGN.md's figures table
+is built from it by ``benchmarks/design_table.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=20000, help="formulas to screen")
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/prediction.json")
     args = parser.parse_args()
+    out = {}
     import torch
 
     torch.set_num_threads(args.threads)
@@ -69,6 +74,7 @@ def main() -> None:
     t_structure = best_of(lambda: predict(str(CIF)))
     t_read = best_of(lambda: Structure.from_file(str(CIF)))
     n_rows = len(predict(str(CIF)))
+    out["one_formula_six_properties_ms"], out["one_cif_ms"] = round(t_formula * 1e3), round(t_structure * 1e3)
     print(f"one formula, six properties (+hull):      {t_formula * 1e3:7.1f} ms   (goal < 300 ms)")
     print(f"one structure file, {n_rows} rows:             {t_structure * 1e3:7.1f} ms   "
           f"baseline pymatgen read of the file {t_read * 1e3:.1f} ms")
@@ -90,11 +96,13 @@ def main() -> None:
 
     e_form = load_composition_model("matbench_mp_e_form")
     n_members = len(e_form.module.members)
+    out["ensemble_members"] = n_members
     for backend in ("torch", "onnx"):
         predict_formulas(formulas[:100], "matbench_mp_e_form", backend=backend)
         if e_form.hull is not None:  # each screen builds its chemical systems' hulls afresh
             e_form.hull.clear_cache()
         t = best_of(lambda: predict_formulas(formulas, "matbench_mp_e_form", backend=backend), 1)
+        out[f"formulas_per_min_{backend}"] = int(round(len(formulas) / t * 60, -2))
         print(f"composition ensemble ({backend:5}, {n_members} members): {len(formulas) / t * 60:>10,.0f} formulas/min "
               f"(goal ≥ 20,000)")
     if e_form.hull is not None:
@@ -127,6 +135,7 @@ def main() -> None:
         structures = [Structure.from_file(str(CIF))] * 200
         model.predict_batch(structures[:4])
         t = best_of(lambda: model.predict_batch(structures), 1)
+        out["cgcnn_structures_per_min"] = int(round(len(structures) / t * 60, -2))
         print(f"CGCNN formation energy, {len(structures)} structures of {len(structures[0])} atoms: "
               f"{len(structures) / t * 60:,.0f} structures/min (goal ≥ 2,000)")
     except Exception as exc:  # the weights may be absent offline
@@ -135,6 +144,14 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory: {peak_torch:,.0f} MB after the PyTorch work, {peak:,.0f} MB at the end "
           "(includes the one-time ONNX export unless it was cached) (goal < 2,048 MB)")
+    if args.record:
+        from record import record
+
+        trained = ROOT / "matfold_kernel" / "properties" / "trained"
+        out["peak_rss_mb"] = int(round(peak, -1))
+        out["shipped_weights_mb"] = round(sum(f.stat().st_size for f in trained.iterdir()) / 2**20)
+        print("recorded in", record("prediction", out, "benchmarks/prediction.py",
+                                    f"one run, --threads {args.threads} --n {args.n}"))
 
 
 if __name__ == "__main__":

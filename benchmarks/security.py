@@ -1,6 +1,6 @@
 """The security report: hostile input, hostile requests and crash recovery, in one run.
 
-    .venv/bin/python benchmarks/security.py [--only parsers,service,recovery] [--json FILE]
+    .venv/bin/python benchmarks/security.py [--only parsers,service,recovery] [--json FILE] [--record]
 
 Runs the three parts and prints one table:
 
@@ -18,7 +18,8 @@ Runs the three parts and prints one table:
 
 Every part starts its own servers on 127.0.0.1 and stops them. Exit code 1 when a
 check of :data:`CHECKS` fails (a failure or 5xx counted, a revocation slower than
-5 s, an orphan left).
+5 s, an orphan left). ``--record`` also writes ``benchmarks/results/security.json`` (with the
+commit; DESIGN.md's figures table is built from it by ``benchmarks/design_table.py``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts to run")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--record", action="store_true", help="write benchmarks/results/security.json")
     args = parser.parse_args(argv)
     wanted = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(wanted) - set(PARTS))
@@ -106,6 +108,15 @@ def main(argv=None) -> int:
     print(f"\nsecurity: {'FAILED: ' + '; '.join(bad) if bad else 'every check passed'}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    if args.record:
+        sys.path.insert(0, str(HERE))
+        from record import record
+
+        # a run of every part is security.json; a run of some parts records each one on its own
+        # (security_recovery.json, ...), and the table takes the newer file for each part
+        files = {"security": results} if set(wanted) == set(PARTS) else {f"security_{p}": {p: results[p]} for p in wanted}
+        for name, part_results in files.items():
+            print("recorded in", record(name, part_results, "benchmarks/security.py", f"one run, parts {','.join(wanted)}"))
     return 1 if bad else 0
 
 

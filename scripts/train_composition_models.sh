@@ -30,7 +30,7 @@
 # val MAE picks the runs, and the last 2 snapshots of each chosen run are its members.
 # Nothing but val is used to choose, and val is never trained on.
 #
-# Recipes (see DESIGN.md, "Crystal property prediction"):
+# Recipes (see scripts/TRAINING.md, "The model and its recipes"):
 #   first release  --loss laplace --batching random, 800 k samples (the default budget);
 #                  these are the files shipped before the multi-run ensembles, bit for bit
 #   L1             L1 loss on the mean, width-bucketed batches (the current default)
@@ -323,7 +323,7 @@ fi  # STEPS != trees, round7, round8, round9, round10, round11
 
 if [[ $STEPS != trees && $STEPS != round8 && $STEPS != round9 && $STEPS != round10 && $STEPS != round11 ]]; then
 # -- seventh round (session 10): the three tasks still above CrabNet, each with the recipe
-# its own runs pointed to (DESIGN.md, "round 7"). mp_e_form: Laplace NLL for 60 epochs
+# its own runs pointed to (scripts/TRAINING.md, "Round 7"). mp_e_form: Laplace NLL for 60 epochs
 # (not 24; 150 overfit), one run twice as wide (--d-model 256). mp_e_hull: L1 with dropout
 # 0.2-0.3 (the round 1-6 members, dropout 0, overfit), 150 epochs best. log K/G: Laplace
 # NLL, two runs started from the 60-epoch e_form network (s40) instead of the first
@@ -452,7 +452,7 @@ if [[ $STEPS == all || $STEPS == round11 ]]; then
 # from the AFLOW bulk-modulus ensemble shipped in b4ec540. Then a weighted merge over the
 # shipped log K ensemble's runs and these. (Two more mp_e_form hull runs, s46 and s47 with
 # the round-10 recipe, merged to 0.07694 against 0.07711 with 16 members instead of 12: not
-# shipped, DESIGN.md says why.)
+# shipped, scripts/TRAINING.md says why.)
 eform_round7_runs  # the e_form runs these start from (STEPS=round11 alone: trained here)
 stage
 R11=$RUNS/r11
@@ -475,7 +475,7 @@ fi  # STEPS == all, round11
 
 # -- trees (session 8): LightGBM on the composition descriptor, fitted on train (seed 1) and
 # blended into the shipped ensemble with the weight of lowest val MAE (`matfold blend-trees`).
-# Kept where the blend lowers val MAE by 1 % or more or crosses CrabNet's figure (DESIGN.md says
+# Kept where the blend lowers val MAE by 1 % or more or crosses CrabNet's figure (scripts/TRAINING.md says
 # why the others are not); blending again refits the same trees.
 for task in mp_bulk_modulus mp_shear_modulus; do
     $MATFOLD blend-trees --task "$task" --data-dir "$DATA" --threads "$THREADS"

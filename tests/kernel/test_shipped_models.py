@@ -118,6 +118,6 @@ def test_trees_read_the_shipped_models_they_were_fitted_on(task):
     model = load_composition_model(task)
     for ref, other in zip(model.tree_inputs, model.input_models()):
         assert other.task == ref["task"] != task and other.source_hash() == ref["sha256"]
-    if task == "matbench_log_kvrh":  # the one that reads another model (DESIGN.md, round 11)
+    if task == "matbench_log_kvrh":  # the one that reads another model (scripts/TRAINING.md, round 11)
         assert [r["task"] for r in model.tree_inputs] == ["aflow__ael_bulk_modulus_vrh"]
         assert model.trees.n_features == model.tree_features(*model.encode(["MgO"])).shape[1]
