@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STRUCTURES = ROOT / "tests" / "data" / "structures"
 HOSTILE = ROOT / "tests" / "data" / "hostile"
+sys.path.insert(0, str(ROOT))  # the in-process client lives with the tests
 
 TOKENS = ["nan", "inf", "-1", "0", "1e308", "1e-30", "99999999999", "abc", "Xx", "?", ".", "loop_", "data_",
           "_cell_length_a", "", "-0", "1 2", "\t", "é", "X", "0", "species:S:10000000", "Properties=spec:S:1",
@@ -149,8 +150,8 @@ class _Users:
 
 
 def route_client():
-    """(TestClient, materials path, closer) on the real app, or None when no database can start."""
-    from fastapi.testclient import TestClient
+    """(in-process client, materials path, closer) on the real app, or None when no database can start."""
+    from tests.support.in_process import in_process_client
 
     server = None
     if not os.environ.get("DATABASE_URL"):
@@ -166,7 +167,7 @@ def route_client():
 
     app = create_app()
     app.state.hub_auth = _Users()
-    client = TestClient(app, headers={"Authorization": "token fuzzer"})
+    client = in_process_client(app, headers={"Authorization": "token fuzzer"})
     client.__enter__()
     project = client.post(f"{PREFIX}/api/projects", json={"name": f"fuzz {time.time()}"}).json()["id"]
 

@@ -55,8 +55,9 @@ def _refusal_delay(url: str, token: str, revoke) -> float:
 
 
 def _billing(database_url: str) -> dict:
-    from fastapi.testclient import TestClient
     from sqlalchemy import select
+
+    from tests.support.in_process import in_process_client
 
     from matfold_services.app import PREFIX, create_app
     from matfold_services.models import Subscription, User
@@ -71,7 +72,7 @@ def _billing(database_url: str) -> dict:
     os.environ.pop("JUPYTERHUB_API_TOKEN", None)
     try:
         app = create_app()
-        client = TestClient(app)
+        client = in_process_client(app)
 
         def deliver(body: str) -> int:
             stamp = int(time.time())

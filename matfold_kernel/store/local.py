@@ -1,6 +1,6 @@
 """The laptop store's service: the real matfold service, run as a child of this kernel.
 
-Outside a hub, :func:`local_service` starts ``python -m`` :data:`SERVICE_MODULE` on
+Outside a hub, :func:`local_service` starts ``python -m <service package>`` on
 127.0.0.1 (a free port the service picks itself) with a one-off token, for one user.
 The service starts (or joins) the embedded Postgres in ``<data folder>/postgres``
 (:func:`matfold_kernel.config.data_dir`), unless ``DATABASE_URL`` names another one.
@@ -8,7 +8,8 @@ The kernel then talks to it over HTTP exactly as to a hub's service.
 
 The token travels in the child's environment (``/proc/<pid>/environ`` is readable only
 by its own account), never on its command line. Nothing of the service is imported here:
-it is found with :func:`importlib.util.find_spec`.
+its package is found through the ``service`` entry point of ``matfold.subcommands`` (the
+one the ``matfold service`` command uses), so the library never names a layer above it.
 
 Stopping: the service and its Postgres go when the kernel goes.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import atexit
 import collections
 import getpass
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -45,16 +47,15 @@ from .. import config
 from ..errors import MatfoldDependencyError
 from .transport import StoreError
 
-__all__ = ["LocalService", "local_service", "stop_all", "SERVICE_MODULE", "START_TIMEOUT", "STOP_TIMEOUT",
+__all__ = ["LocalService", "local_service", "stop_all", "service_package", "START_TIMEOUT", "STOP_TIMEOUT",
            "TOKEN_VARIABLE"]
 
 #: Seconds the service may take to answer (a first start runs initdb and the migrations).
 START_TIMEOUT = 180.0
 #: Seconds the service gets to stop (and stop Postgres) after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
-#: The service's package, run as ``python -m``: a name only, never imported here (the library
-#: sits below the service; it finds it with :func:`importlib.util.find_spec`).
-SERVICE_MODULE = "matfold_services"
+#: The entry point (group, name) whose package is the service run as ``python -m``.
+SERVICE_ENTRY_POINT = ("matfold.subcommands", "service")
 #: Environment variable that carries the token to the child (read by the service's ``localauth``).
 TOKEN_VARIABLE = "MATFOLD_SERVICE_LOCAL_TOKEN"
 #: Lines of the service's log quoted when it fails to start.
@@ -88,8 +89,25 @@ def _tail(path: Path, lines: int = LOG_TAIL) -> str:
         return "(no log)"
 
 
+def service_package() -> str:
+    """The service's package name, from its ``matfold.subcommands`` entry point (never imported).
+
+    Raises
+    ------
+    MatfoldDependencyError
+        The service is not installed.
+    """
+    group, name = SERVICE_ENTRY_POINT
+    points = importlib.metadata.entry_points(group=group, name=name)
+    package = next(iter(points)).module.split(".")[0] if points else None
+    if package is None or importlib.util.find_spec(package) is None:
+        raise MatfoldDependencyError(
+            "the local store runs the matfold service, which is not installed: pip install 'matfold[hub]'")
+    return package
+
+
 class LocalService:
-    """One service child process (:data:`SERVICE_MODULE`) serving one user of this kernel.
+    """One service child process (:func:`service_package`) serving one user of this kernel.
 
     Parameters
     ----------
@@ -113,9 +131,7 @@ class LocalService:
     """
 
     def __init__(self, user: str, data_dir: Path, timeout: float = START_TIMEOUT):
-        if importlib.util.find_spec(SERVICE_MODULE) is None:
-            raise MatfoldDependencyError(
-                "the local store runs the matfold service, which is not installed: pip install 'matfold[hub]'")
+        package = service_package()
         self.user, self.data_dir = user, Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_urlsafe(32)
@@ -127,7 +143,7 @@ class LocalService:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("JUPYTERHUB_") and k != "MATFOLD_SERVICE_URL"}  # never a hub's service
         env |= {TOKEN_VARIABLE: self.token, "MATFOLD_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", SERVICE_MODULE, "--host", "127.0.0.1", "--port", "0",
+        command = [sys.executable, "-m", package, "--host", "127.0.0.1", "--port", "0",
                    "--local-user", user, "--data-dir", str(self.data_dir), "--ready-file", str(ready),
                    "--parent-pid", str(os.getpid()), "--log-level", "warning"]
         in_main = threading.current_thread() is threading.main_thread()

@@ -312,9 +312,15 @@ def test_without_the_service_installed_the_store_says_what_to_install(monkeypatc
     from matfold_kernel.store import local
 
     monkeypatch.setenv("MATFOLD_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(local, "SERVICE_MODULE", "matfold_services_not_installed")
+    monkeypatch.setattr(local, "SERVICE_ENTRY_POINT", ("matfold.subcommands", "no-such-service"))
     with pytest.raises(mk.MatfoldDependencyError, match=r"pip install 'matfold\[hub\]'"):
         mk.store.connect(user="someone-new")
+
+
+def test_the_service_is_found_through_its_entry_point():
+    from matfold_kernel.store import local
+
+    assert local.service_package() == "matfold_services"
 
 
 def test_the_local_service_wants_its_token_from_the_environment(tmp_path):
