@@ -58,7 +58,7 @@ def load_composition_model(task: str, path: str | Path | None = None, device: st
     if not target.is_file():
         raise MatfoldDependencyError(
             f"no composition model for task {task!r} at {target}: run `matfold train --task {task}` "
-            "(it needs the task data; see DESIGN.md) or reinstall matfold"
+            "(it needs the task data; see scripts/TRAINING.md) or reinstall matfold"
         )
     try:
         model = _load(str(target.resolve()))

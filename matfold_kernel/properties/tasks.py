@@ -1,7 +1,7 @@
 """The eleven composition tasks matfold trains on, and which property each one serves.
 
 Each task is a folder ``<task>/{train,val}.csv`` with columns ``formula,target``
-(Materials Project, AFLOW and Matbench data; see ``DESIGN.md``). ``crabnet_mae`` is
+(Materials Project, AFLOW and Matbench data; see ``scripts/TRAINING.md``). ``crabnet_mae`` is
 CrabNet's published test MAE on the task, the bar our models are compared with.
 """
 
