@@ -23,6 +23,7 @@ from matfold_hub.profiles import (
     options_form,
     options_from_form,
 )
+import matfold_hub
 from matfold_hub.proxy import find_proxy
 from matfold_hub.settings import MatfoldHub
 from matfold_hub.supervise import mark_children
@@ -101,6 +102,15 @@ c.Spawner.environment = {"MATFOLD_SERVICE_URL": service_url}
 # A server re-asks the hub about a token or cookie (revoked share, deleted user) after at
 # most this many seconds (JupyterHub's default: 300).
 server_args = [f"--HubOAuth.cache_max_age={matfold.auth_cache_seconds}"]
+# JupyterLab asks nobody about "Jupyter news" and checks for no updates: with no news URL
+# the page config says news are disabled, and the announcements plugin stays silent.
+server_args += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+# and a user server stops without a traceback (matfold_hub/server_config.py)
+server_args.append(f"--config={Path(matfold_hub.__file__).resolve().parent / 'server_config.py'}")
+# Ctrl-C of `matfold hub` stops user servers within seconds (JupyterHub's default waits
+# 30 s after SIGINT and 30 s after SIGTERM).
+c.LocalProcessSpawner.interrupt_timeout = 1
+c.LocalProcessSpawner.term_timeout = 1
 c.Spawner.pre_spawn_hook = make_pre_spawn_hook(matfold.notebooks_dir, service_url)
 # user servers inherit only JupyterHub's env_keep (PATH, PYTHONPATH, LANG...) and the lines
 # above: the service's secrets (DATABASE_URL, STRIPE_*) stay in the service's environment.
