@@ -134,7 +134,7 @@ def _run_locked(port: int, data_dir: Path, single_user: bool) -> int:
     print("matfold: press Ctrl-C to stop the hub, user servers and database", flush=True)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(config_file())]
     # A session of its own: a terminal's Ctrl-C reaches the launcher only, which then
-    # signals JupyterHub exactly once (two SIGINTs run JupyterHub's cleanup twice at
+    # signals JupyterHub exactly once (two signals run JupyterHub's cleanup twice at
     # once). umask 077: the hub's sqlite, logs and pid files are root's alone.
     process = subprocess.Popen(command, env=env, cwd=data_dir, start_new_session=True,
                                **supervision.popen_kwargs(umask=0o077))
@@ -159,7 +159,7 @@ def _run_locked(port: int, data_dir: Path, single_user: bool) -> int:
 def stop_hub(process: subprocess.Popen, supervision, grace: float = STOP_GRACE, then=None) -> None:
     """Stop JupyterHub and everything it started, within about `grace` seconds (s).
 
-    JupyterHub gets one SIGINT and stops the proxy and the user servers itself, but it
+    JupyterHub gets one SIGTERM and stops the proxy and the user servers itself, but it
     stops its services one after the other and gives each 30 s after SIGINT. So the
     services are signalled at the same moment, in parallel: the idle culler holds no
     state and is terminated rather than waited out, the matfold service gets SIGTERM
@@ -171,7 +171,10 @@ def stop_hub(process: subprocess.Popen, supervision, grace: float = STOP_GRACE, 
 
     deadline = time.monotonic() + grace
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM: once running, JupyterHub treats it as SIGINT; while it still starts
+        # (before its handlers exist) it ends quietly instead of printing a
+        # KeyboardInterrupt traceback, and the sweep below stops what it had started.
+        process.terminate()
     services = supervision.stop_marked("-m jupyterhub_idle_culler", "-m matfold_services")
     _, alive = psutil.wait_procs(services, timeout=max(0.1, deadline - time.monotonic()))
     if alive:
