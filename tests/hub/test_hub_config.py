@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -81,6 +82,9 @@ def test_local_defaults(monkeypatch, tmp_path):
     assert service["environment"]["STRIPE_SECRET_KEY"] == "sk_test_x"
     assert service["environment"]["DATABASE_URL"].startswith("postgresql://svc:pw@")
     assert "--HubOAuth.cache_max_age=5" in c.Spawner.args and "--allow-root" not in c.Spawner.args
+    assert "--LabApp.news_url=None" in c.Spawner.args  # no "Jupyter news" prompt (live: test_hub_lock.py)
+    config = [a.split("=", 1)[1] for a in c.Spawner.args if a.startswith("--config=")]
+    assert len(config) == 1 and Path(config[0]).is_file()  # matfold_hub/server_config.py, readable by users
     # the config's choices are valid for JupyterHub's classes
     from matfold_hub.spawner import MatfoldLocalSpawner
 
@@ -183,7 +187,8 @@ def test_k8s_values_parse_and_profiles_load(tmp_path, kubeconfig):
             exec(snippet, {"c": hub_c})
     service_env = hub_c.JupyterHub.services[0]["environment"]
     assert service_env == {"DATABASE_URL": secrets["DATABASE_URL"], "STRIPE_SECRET_KEY": "sk_live_x"}
-    assert hub_c.KubeSpawner.args == ["--HubOAuth.cache_max_age=5"]
+    assert hub_c.KubeSpawner.args[0] == "--HubOAuth.cache_max_age=5"
+    assert "--LabApp.news_url=None" in hub_c.KubeSpawner.args  # no "Jupyter news" prompt
     user_env = json.dumps(jh["singleuser"])
     assert not any(word in user_env for word in ("DATABASE_URL", "STRIPE", "secretKeyRef"))
     assert jh["cull"]["enabled"] is True
