@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -265,3 +266,19 @@ def test_hub_password_generated_once_and_checked(tmp_path, monkeypatch):
         hub_password(tmp_path)
     monkeypatch.setenv("MATFOLD_HUB_PASSWORD", "long-enough-password")
     assert hub_password(tmp_path) == ("long-enough-password", False)
+
+
+def test_jupyter_config_turns_the_news_prompt_off(monkeypatch, tmp_path):
+    """JupyterLab's own reader finds the announcements plugin disabled on matfold's config path."""
+    from jupyterlab_server.config import get_static_page_config
+
+    from matfold_hub.lab import JUPYTER_CONFIG_DIR, jupyter_config_path
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/elsewhere")
+    path = jupyter_config_path()
+    assert path == os.pathsep.join([str(JUPYTER_CONFIG_DIR), "/elsewhere"])  # first; what was there is kept
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", path)
+    page = get_static_page_config(level="all")
+    assert page["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"] is True
+    c = load_config(monkeypatch, tmp_path)  # user servers get it
+    assert c.Spawner.environment["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(JUPYTER_CONFIG_DIR)

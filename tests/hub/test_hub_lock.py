@@ -152,7 +152,11 @@ def test_second_hub_is_refused_and_ctrl_c_stops_everything_within_5_s(hub_dir):
     token = api.user_token("alice")
     lab = requests.get(f"{hub.url}{server['url']}lab", headers={"Authorization": f"token {token}"}, timeout=30)
     assert lab.status_code == 200, lab.text[:500]
-    assert _page_config(lab.text)["news"] == {"disabled": True}  # no "Jupyter news" prompt
+    page = _page_config(lab.text)  # no "Jupyter news" prompt: the announcements plugin is off
+    disabled = page["disabledExtensions"]
+    disabled = [k for k, v in disabled.items() if v] if isinstance(disabled, dict) else disabled
+    assert "@jupyterlab/apputils-extension:announcements" in disabled, disabled
+    assert page["news"] == {"disabled": True}
 
     second = subprocess.run(
         [sys.executable, "-m", "matfold_kernel", "hub", "--port", str(free_port()), "--data-dir",
