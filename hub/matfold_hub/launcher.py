@@ -1,7 +1,9 @@
 """``matfold hub``: JupyterHub, its proxy, the matfold service and an embedded Postgres.
 
-Everything listens on 127.0.0.1 only. Ctrl-C stops the hub (which stops the proxy,
-the services and every user server) and then the database.
+Everything listens on 127.0.0.1 only. One hub per data folder: the launcher holds a
+lock on it (:mod:`matfold_hub.lock`) and a second hub exits 2 naming the first. Ctrl-C
+stops the hub, its proxy, the services, every user server and the database within a
+few seconds (:func:`stop_hub`; measured 2.4-2.8 s with one user server).
 """
 
 from __future__ import annotations
