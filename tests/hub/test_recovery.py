@@ -205,7 +205,11 @@ def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs, record
     watchdog = [p for p in marked_processes(old) if "matfold_hub.supervise" in " ".join(p.cmdline())]
     assert len(watchdog) == 1
     watchdog[0].kill()  # it stays a zombie of the launcher until the launcher goes
+    # JupyterHub runs in a session of its own (the launcher alone gets a terminal's Ctrl-C
+    # and signals it once); kill -9 it too, else it stops its children cleanly itself.
+    jupyterhub = int((hubs.data_dir / "jupyterhub.pid").read_text())
     os.killpg(hub.process.pid, signal.SIGKILL)
+    os.killpg(jupyterhub, signal.SIGKILL)
     hub.process.wait()
     time.sleep(1)
     orphans = marked_processes(old)

@@ -19,7 +19,10 @@ import requests
 
 from matfold_hub.launcher import free_port
 
-__all__ = ["HubProcess", "HubAPI"]
+__all__ = ["HubProcess", "HubAPI", "READY_LINE"]
+
+READY_LINE = "JupyterHub is now running at"
+"""What JupyterHub logs once its proxy routes to the hub and its services."""
 
 
 class HubAPI:
@@ -99,6 +102,8 @@ class HubProcess:
             self.env.pop("DATABASE_URL", None)  # use the embedded Postgres
         self.log_path = Path(log) if log else self.data_dir / "hub.log"
         self.process = None
+        self.stop_seconds: float | None = None
+        """Seconds from Ctrl-C to the launcher's exit, once :meth:`stop` ran."""
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120) -> HubProcess:
@@ -115,6 +120,11 @@ class HubProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"matfold hub exited early:\n{self.log_path.read_text()[-3000:]}")
+            # Knock only once JupyterHub says it runs: before, the proxy has no route to the
+            # hub yet and logs each request as a 404 with an ECONNREFUSED stack trace.
+            if READY_LINE not in self.log_path.read_text(errors="replace"):
+                time.sleep(0.2)
+                continue
             try:
                 if requests.get(f"{self.url}/hub/api/", timeout=2).ok and requests.get(
                         f"{self.url}/services/matfold/health", timeout=5).ok:
@@ -162,11 +172,13 @@ class HubProcess:
             os.killpg(self.process.pid, signal.SIGINT)
         except ProcessLookupError:
             pass
+        started = time.monotonic()
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             code = self.process.wait()
+        self.stop_seconds = time.monotonic() - started
         self._log.close()
         self.remove_accounts()
         return code
