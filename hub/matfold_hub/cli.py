@@ -31,8 +31,8 @@ class _Hub:
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=8000, help="public port on 127.0.0.1 (default 8000)")
-        parser.add_argument("--data-dir", default=None, help="hub state (default $MATFOLD_HUB_DIR or "
-                                                             "~/.local/share/matfold/hub)")
+        parser.add_argument("--data-dir", default=None, help="hub state (default $MATFOLD_HUB_DIR, else "
+                                                             "<data folder>/hub: ~/.local/share/matfold/hub)")
         parser.add_argument("--single-user", action="store_true",
                             help="development: every user server runs as your own account, on 127.0.0.1 "
                                  "(without it each user gets their own Unix account: run as root)")

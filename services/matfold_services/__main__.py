@@ -65,17 +65,21 @@ def main(argv=None) -> int | None:
     if args.parent_pid is not None and os.getppid() != args.parent_pid:
         parser.error(f"--parent-pid {args.parent_pid} is not this process's parent")
 
-    # SIGTERM (and SIGHUP) end the service through the same path as Ctrl-C, so the embedded
-    # Postgres is stopped: uvicorn re-raises the signal after its shutdown, and with the
-    # default handler the process would die before the `finally` below.
-    def _exit(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGHUP, _exit)
-
     stop = threading.Event()
     server = None  # the uvicorn server, once made
+
+    # SIGTERM, SIGINT and SIGHUP end the service through the `finally` below, so the embedded
+    # Postgres is stopped. While serving, uvicorn's own handlers catch them and shut down
+    # gracefully; afterwards uvicorn raises the captured signal again, inside its event loop:
+    # then the shutdown is already done and the signal is ignored (raising there would print
+    # a traceback, and the default handler would kill us before the `finally`).
+    def _exit(signum, frame):
+        if server is not None and server.started:
+            return
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _exit)
     if args.parent_pid is not None:
         def watch_parent():
             while os.getppid() == args.parent_pid:
