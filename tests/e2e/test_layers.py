@@ -241,6 +241,23 @@ def test_no_test_client_in_product_code():
         f"  {m}:{line} imports {name}" for m, line, name in forbidden)
 
 
+def test_the_in_process_client_is_only_under_tests():
+    # benchmarks and scripts included: they reach the service over HTTP or through tests/support
+    found = [str(path.relative_to(ROOT)) for path in ROOT.rglob("*.py")
+             if not path.relative_to(ROOT).parts[0] in ("tests", ".venv", "node_modules")
+             and "node_modules" not in path.parts and "fastapi.testclient" in path.read_text(errors="replace")]
+    assert found == [], f"fastapi.testclient outside tests/: {found}"
+
+
+def test_the_library_names_no_layer_above_it():
+    # the grep: not even a comment or a string names the packages above the library
+    names = ("matfold_services", "matfold_widgets", "matfold_hub")
+    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for path in sorted((ROOT / "matfold_kernel").rglob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1) if any(name in line for name in names)]
+    assert found == [], "\n".join(found)
+
+
 def test_the_checker_flags_a_loop_and_an_upward_edge(tmp_path):
     # a synthetic tree: kernel.a -> kernel.b -> kernel.a (a loop, through a relative import
     # inside a function), kernel.b -> services (upward), services -> kernel.c (allowed)
