@@ -144,13 +144,9 @@ def library_case(kind: str, case) -> str | None:
     return "accepted"
 
 
-class _Users:
-    async def user_for_token(self, token, sync=False):
-        return {"name": token, "kind": "user"}
-
-
 def route_client():
     """(in-process client, materials path, closer) on the real app, or None when no database can start."""
+    from tests.support.fake_hub import TokenUsers
     from tests.support.in_process import in_process_client
 
     server = None
@@ -166,7 +162,7 @@ def route_client():
     from matfold_services.structures import shutdown
 
     app = create_app()
-    app.state.hub_auth = _Users()
+    app.state.hub_auth = TokenUsers({"fuzzer": "fuzzer"})
     client = in_process_client(app, headers={"Authorization": "token fuzzer"})
     client.__enter__()
     project = client.post(f"{PREFIX}/api/projects", json={"name": f"fuzz {time.time()}"}).json()["id"]

@@ -51,6 +51,23 @@ def _write_ready(path: Path, data: dict) -> None:
     os.replace(partial, path)
 
 
+def _server_class(uvicorn):
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopped the same way by every signal and by repeated ones.
+
+        A hub stops its service twice at once (JupyterHub sends SIGINT, the launcher
+        SIGTERM): stock uvicorn takes a SIGINT after another signal as "force exit", skips
+        the application's shutdown and logs a CancelledError traceback; and it raises the
+        caught signal again after shutting down. Here every signal just asks for the
+        graceful shutdown, once.
+        """
+
+        def handle_exit(self, sig, frame):
+            self.should_exit = True
+
+    return Server
+
+
 def main(argv=None) -> int | None:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -69,10 +86,9 @@ def main(argv=None) -> int | None:
     server = None  # the uvicorn server, once made
 
     # SIGTERM, SIGINT and SIGHUP end the service through the `finally` below, so the embedded
-    # Postgres is stopped. While serving, uvicorn's own handlers catch them and shut down
-    # gracefully; afterwards uvicorn raises the captured signal again, inside its event loop:
-    # then the shutdown is already done and the signal is ignored (raising there would print
-    # a traceback, and the default handler would kill us before the `finally`).
+    # Postgres is stopped. Before serving they raise SystemExit; while serving the server's
+    # handler asks for a graceful shutdown; once it has served, a late signal is ignored so
+    # that stopping Postgres is not cut short (the default handler would kill us before it).
     def _exit(signum, frame):
         if server is not None and server.started:
             return
@@ -114,7 +130,7 @@ def main(argv=None) -> int | None:
             return 1
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}{PREFIX}/"
-        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+        server = _server_class(uvicorn)(uvicorn.Config(app, log_level=args.log_level))
         if stop.is_set():
             return
         if args.ready_file is not None:

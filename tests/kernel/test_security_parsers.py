@@ -30,6 +30,7 @@ from matfold_kernel.crystal import structure_to_dict
 from matfold_kernel.crystal.validate import closest_pair
 
 from tests.support.paths import DATA, ROOT, STRUCTURES
+from tests.support.fake_hub import TokenUsers
 
 HOSTILE = DATA / "hostile"
 PATHS = [line for line in (HOSTILE / "path-strings.txt").read_text().splitlines() if line]
@@ -299,13 +300,6 @@ def test_lone_surrogate_is_refused_without_echoing_it():
 # --- the service route, in-process on a real Postgres, with a stand-in for the hub's auth ---
 
 
-class _Users:
-    """Stands in for JupyterHub's ``HubAuth``: ``token <name>`` is user <name>."""
-
-    async def user_for_token(self, token, sync=False):
-        return {"name": token, "kind": "user"} if token in ("alice", "bob") else None
-
-
 @pytest.fixture(scope="module")
 def service(postgres, tmp_path_factory):
     """The service's app with a project of alice's (bob is an editor); yields (client, project id)."""
@@ -325,7 +319,7 @@ def service(postgres, tmp_path_factory):
     from matfold_services.structures import shutdown
 
     app = create_app()
-    app.state.hub_auth = _Users()
+    app.state.hub_auth = TokenUsers({"alice": "alice", "bob": "bob"})
     with TestClient(app) as client:
         client.api = f"{PREFIX}/api/"
         project = client.post(client.api + "projects", json={"name": "hostile"},

@@ -15,12 +15,13 @@ import time
 
 import pytest
 import stripe
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from matfold_services.app import PREFIX, create_app
+from matfold_services.app import PREFIX
 from matfold_services.models import StripeEvent, Subscription, User
 
+from tests.support.fake_hub import TokenUsers
+from tests.support.in_process import serve_in_process
 from tests.support.stripe_server import StripeServer
 
 KEY = "sk_test_matfold_" + "x" * 16
@@ -29,14 +30,6 @@ PRICES = {"researcher": "price_test_researcher", "lab": "price_test_lab"}
 RETURN_URL = "http://hub.example/hub/home"
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob"}
 API = f"{PREFIX}/api"
-
-
-class FakeHub:
-    """Stands in for JupyterHub's ``HubAuth`` (TestClient runs no hub): known tokens → users."""
-
-    async def user_for_token(self, token, sync=False):
-        name = TOKENS.get(token)
-        return {"name": name, "kind": "user"} if name else None
 
 
 @pytest.fixture
@@ -60,16 +53,8 @@ def env(database_url, stripe_api, monkeypatch):
 
 @pytest.fixture
 def client(env):
-    app = create_app()
-    if not any(getattr(route, "path", "") == f"{API}/billing/webhook" for route in app.routes):
-        from matfold_services.routes import billing  # until app.py registers the router
-
-        app.include_router(billing.router, prefix=API)
-    app.state.hub_auth = FakeHub()
-    with TestClient(app) as test_client:
-        test_client.db = app.state.sessionmaker
+    with serve_in_process(TokenUsers(TOKENS)) as test_client:
         yield test_client
-    app.state.sessionmaker.kw["bind"].dispose()
 
 
 def call(client, who, method, path, **kwargs):

@@ -25,18 +25,12 @@ from matfold_services.app import PREFIX, create_app
 from matfold_services.guard import DEFAULT_LIMIT, check_json
 from matfold_services.models import IdempotentRequest, Project, ProjectMember, UsageRecord, User
 
+from tests.support.fake_hub import AnyTokenUser, TokenUsers
+from tests.support.in_process import serve_in_process
 from tests.support.hostile import catalogue, flood
 
 API = f"{PREFIX}/api"
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob"}
-
-
-class FakeHub:
-    """Known tokens → users (the in-process app has no hub to ask)."""
-
-    async def user_for_token(self, token, sync=False):
-        name = TOKENS.get(token)
-        return {"name": name, "kind": "user", "groups": []} if name else None
 
 
 @pytest.fixture
@@ -45,12 +39,8 @@ def client(database_url, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_test")
-    app = create_app()
-    app.state.hub_auth = FakeHub()
-    with TestClient(app, headers={"Authorization": "token tok-alice"}) as test_client:
-        test_client.db = app.state.sessionmaker
+    with serve_in_process(TokenUsers(TOKENS), headers={"Authorization": "token tok-alice"}) as test_client:
         yield test_client
-    app.state.sessionmaker.kw["bind"].dispose()
 
 
 def count(client, model, *where) -> int:
@@ -226,7 +216,7 @@ def test_database_down_is_503_with_retry_after_then_recovers(tmp_path, monkeypat
         monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
         monkeypatch.setenv("DATABASE_URL", url)
         app = create_app()
-        app.state.hub_auth = FakeHub()
+        app.state.hub_auth = TokenUsers(TOKENS)
         client = TestClient(app, headers={"Authorization": "token tok-alice"})
         assert client.post(f"{API}/projects", json={"name": "before"}).status_code == 201
         pid = server.get_pid()
@@ -370,7 +360,6 @@ def test_the_kernel_store_retries_a_lost_answer_with_its_key(database_url, monke
     import uvicorn
 
     from matfold_kernel.store.transport import HTTPTransport
-    from tests.support.any_token import AnyTokenUser
 
     monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)

@@ -27,7 +27,7 @@ import matfold_services
 from matfold_kernel.errors import MatfoldInputError
 from matfold_services import errors, problems
 from matfold_services.access import StaleAccount
-from matfold_services.app import PREFIX, create_app
+from matfold_services.app import PREFIX
 from matfold_services.billing import BillingError
 from matfold_services.db import make_engine, make_sessionmaker, migrate
 from matfold_services.identity import HubUnavailable, UnknownHubUser
@@ -37,6 +37,9 @@ from matfold_services.routes.materials import MaterialIn
 from matfold_services.routes.proteins import ProteinIn
 from matfold_services.routes.search import QueryIn
 from matfold_services.structures import StructureRejected
+
+from tests.support.fake_hub import TokenUsers
+from tests.support.in_process import serve_in_process
 
 API = f"{PREFIX}/api"
 TOKENS = {"tok-alice": "alice", "tok-bob": "bob", "tok-dave": "dave"}
@@ -127,27 +130,13 @@ def test_no_module_of_the_service_raises_http_exceptions():
 
 # --- domain errors raised from inside the real routes ---------------------------------------
 
-class FakeHub:
-    """Known tokens → users (the in-process app has no hub to ask); ``tok-down``: the hub fails."""
-
-    async def user_for_token(self, token, sync=False):
-        if token == "tok-down":
-            raise ConnectionError("the hub is down")
-        name = TOKENS.get(token)
-        return {"name": name, "kind": "user", "groups": []} if name else None
-
-
 @pytest.fixture
 def client(database_url, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
     monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    app = create_app()
-    app.state.hub_auth = FakeHub()
-    with TestClient(app) as test_client:
-        test_client.db = app.state.sessionmaker
+    with serve_in_process(TokenUsers(TOKENS, down="tok-down")) as test_client:
         yield test_client
-    app.state.sessionmaker.kw["bind"].dispose()
 
 
 def call(client, who, method, path, **kwargs):

@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support.any_token import AnyTokenUser
+from tests.support.fake_hub import AnyTokenUser
 from tests.support.stripe_server import StripeServer
 
 
