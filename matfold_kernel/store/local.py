@@ -193,11 +193,24 @@ class LocalService:
         return self.process.pid
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """Whether the child runs.
+
+        ``poll()`` alone is not enough: a killed service's main thread is a zombie at once,
+        but until its other threads have ended the kernel cannot reap it, and meanwhile its
+        listening socket still takes connections that nobody will answer.
+        """
+        if self.process.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):  # no /proc (not Linux): poll() has to do
+            return True
+        return state not in (b"Z", b"X")
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the service (it stops Postgres when it is the last user), kill it after `timeout` s."""
-        if self.alive():
+        if self.process.poll() is None:  # a dying one too: it is waited for
             self.process.terminate()
             try:
                 self.process.wait(timeout)
