@@ -26,29 +26,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 
 from matfold_hub.supervise import marked_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the hub harness lives with the tests
 from tests.support.hub_process import HubProcess  # noqa: E402
+from tests.support.processes import in_folder  # noqa: E402
 
 __all__ = ["run"]
 
 
 def _left(data_dir: Path, instance: str) -> list[int]:
-    pids = {p.pid for p in marked_processes(instance)}
-    for proc in psutil.process_iter(["cmdline", "cwd", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
-                continue
-            if str(data_dir) in " ".join(proc.info["cmdline"] or []) or (proc.info["cwd"] or "").startswith(
-                    str(data_dir)):
-                pids.add(proc.pid)
-        except (psutil.Error, TypeError):
-            continue
-    return sorted(pids)
+    return sorted({p.pid for p in marked_processes(instance)} | {p.pid for p in in_folder(data_dir)})
 
 
 def _user_server(hub: HubProcess, name: str = "alice") -> None:

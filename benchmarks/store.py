@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the process finder lives with the tests
+from tests.support.processes import in_folder  # noqa: E402
+
 CIF = ROOT / "tests" / "data" / "structures" / "LiFePO4_mp-19017_computed.cif"
 KERNEL = """
 import json, os, sys, time
@@ -56,22 +57,11 @@ if sys.argv[2] == "wait":
 """
 
 
-def _ours(folder: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and str(folder) in " ".join(process.info["cmdline"] or ()):
-                found.append(process)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _until_gone(folder: Path, timeout: float = 60) -> float:
     start = time.monotonic()
-    while _ours(folder) and time.monotonic() - start < timeout:
+    while in_folder(folder) and time.monotonic() - start < timeout:
         time.sleep(0.02)
-    return time.monotonic() - start if not _ours(folder) else float("inf")
+    return time.monotonic() - start if not in_folder(folder) else float("inf")
 
 
 def kernel(folder: Path, mode: str) -> tuple[dict, float]:

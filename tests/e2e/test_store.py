@@ -26,6 +26,8 @@ import matfold_kernel as mk
 from matfold_kernel import MatfoldInputError
 from matfold_kernel.store import StoreError
 
+from tests.support.processes import in_folder
+
 
 @pytest.fixture
 def store(database_url, monkeypatch):
@@ -178,19 +180,6 @@ def _call(info: dict, path: str, token: str | None = None, body=None):
         return response.status, json.loads(response.read())
 
 
-def _ours(data_dir) -> list[psutil.Process]:
-    """Running processes whose command line names the data folder (the service, the postmaster)."""
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        try:
-            command = " ".join(process.info["cmdline"] or ())
-            if process.info["status"] != psutil.STATUS_ZOMBIE and str(data_dir) in command:
-                found.append(process)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -202,10 +191,10 @@ def _assert_all_gone(data_dir, *pids: int) -> float:
     """Wait up to GONE_WITHIN s for `pids` and every process naming `data_dir` to end; the time it took."""
     started = time.monotonic()
     while time.monotonic() - started < GONE_WITHIN:
-        if all(_gone(pid) for pid in pids) and not _ours(data_dir):
+        if all(_gone(pid) for pid in pids) and not in_folder(data_dir):
             return time.monotonic() - started
         time.sleep(0.1)
-    left = [(p.pid, " ".join(p.cmdline())[:120]) for p in _ours(data_dir)]
+    left = [(p.pid, " ".join(p.cmdline())[:120]) for p in in_folder(data_dir)]
     pytest.fail(f"{GONE_WITHIN} s after the kernel ended these still run: {left}; pids alive: "
                 f"{[pid for pid in pids if not _gone(pid)]}")
 

@@ -30,6 +30,7 @@ from matfold_hub.lock import LOCK_FILE, HubLock, HubLockHeld
 from matfold_hub.settings import default_data_dir
 from matfold_hub.supervise import marked_processes
 from tests.support.hub_process import HubProcess
+from tests.support.processes import describe, in_folder
 
 STOP_LIMIT = 5.0
 """Seconds Ctrl-C may take to stop everything (the issue's bound)."""
@@ -123,23 +124,8 @@ def _page_config(html: str) -> dict:
 
 def _left(hub: HubProcess) -> list[str]:
     """Processes of `hub` still running: carrying its marker, or working in its folder."""
-    found = {p.pid: p for p in marked_processes(hub.instance)}
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
-                continue
-            if str(hub.data_dir) in " ".join(proc.info["cmdline"] or []) or \
-                    (proc.info["cwd"] or "").startswith(str(hub.data_dir)):
-                found[proc.pid] = proc
-        except (psutil.Error, TypeError):
-            continue
-    out = []
-    for proc in found.values():
-        try:
-            out.append(f"{proc.pid} {' '.join(proc.cmdline())[:100]}")
-        except psutil.Error:
-            pass
-    return out
+    found = {p.pid: p for p in marked_processes(hub.instance)} | {p.pid: p for p in in_folder(hub.data_dir)}
+    return describe(found.values())
 
 
 @hub_test

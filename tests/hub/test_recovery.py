@@ -27,39 +27,15 @@ import requests
 from traitlets.config.loader import PyFileConfigLoader
 
 from tests.support.hub_process import HubProcess
+from tests.support.processes import describe, in_folder
 from matfold_hub.launcher import config_file
 from matfold_hub.supervise import MARKER, marked_processes
 
 hub_test = pytest.mark.hub
 
 
-def _in_folder(data_dir: Path) -> list[psutil.Process]:
-    """Processes whose command line or working folder is inside `data_dir` (Postgres runs in it)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
-                continue
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if str(data_dir) in cmd or (proc.info["cwd"] or "").startswith(str(data_dir)):
-                found.append(proc)
-        except (psutil.Error, TypeError):
-            continue
-    return found
-
-
-def _describe(procs) -> list[str]:
-    out = []
-    for p in procs:
-        try:
-            out.append(f"{p.pid} {' '.join(p.cmdline())[:100]}")
-        except psutil.Error:
-            pass
-    return out
-
-
 def _left(data_dir: Path, instances) -> list[psutil.Process]:
-    procs = {p.pid: p for p in _in_folder(data_dir)}
+    procs = {p.pid: p for p in in_folder(data_dir)}
     for instance in instances:
         procs.update({p.pid: p for p in marked_processes(instance)})
     return list(procs.values())
@@ -127,7 +103,7 @@ def _wait_gone(data_dir: Path, instances, limit: float) -> tuple[float, list[str
         if not left:
             return time.monotonic() - started, []
         time.sleep(0.1)
-    return time.monotonic() - started, _describe(_left(data_dir, instances))
+    return time.monotonic() - started, describe(_left(data_dir, instances))
 
 
 @hub_test
@@ -219,7 +195,7 @@ def test_restart_takes_over_from_a_dead_hub_whose_watchdog_died_too(hubs, record
         (hubs.data_dir / "launcher.json").unlink()  # the new hub cannot know the old marker
 
     hub = hubs()  # would crash-loop or run beside the orphans without the take-over
-    assert marked_processes(old) == [], _describe(marked_processes(old))
+    assert marked_processes(old) == [], describe(marked_processes(old))
     log = hub.log_path.read_text()
     assert "leftover process(es) of a previous hub" in log
     assert hub.database_ok()
