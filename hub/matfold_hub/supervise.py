@@ -42,6 +42,7 @@ from pathlib import Path
 
 import psutil
 
+from matfold_kernel.children import die_with_parent
 from matfold_kernel.errors import MatfoldInputError
 
 __all__ = ["MARKER", "HubSupervision", "PostgresSupervisor", "mark_children", "marked_processes",
@@ -419,26 +420,6 @@ class PostgresSupervisor(threading.Thread):
              f"in {time.monotonic() - started:.1f} s{note}")
 
 
-def _pdeathsig_setter(umask: int | None = None):
-    """A function for ``preexec_fn`` that asks Linux to SIGTERM the child when we die.
-
-    libc is loaded here, in the parent: the child (between fork and exec, with other
-    threads' locks frozen) only makes the system calls. With `umask`, the child also
-    sets that file-mode mask (the hub's files then are its account's alone).
-    """
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    sigterm = int(signal.SIGTERM)
-
-    def set_pdeathsig() -> None:
-        if umask is not None:
-            os.umask(umask)
-        prctl(1, sigterm)  # PR_SET_PDEATHSIG
-
-    return set_pdeathsig
-
-
 class HubSupervision:
     """Everything :mod:`matfold_hub.launcher` does for crash recovery, for one run.
 
@@ -481,9 +462,8 @@ class HubSupervision:
 
         `umask`, when given, is set in the child too (on every platform).
         """
-        if sys.platform.startswith("linux"):
-            return {"preexec_fn": _pdeathsig_setter(umask)}
-        return {"preexec_fn": (lambda: os.umask(umask))} if umask is not None else {}
+        preexec = die_with_parent(umask)
+        return {"preexec_fn": preexec} if preexec is not None else {}
 
     @staticmethod
     def stop_on_sigterm() -> None:

@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import time
 from pathlib import Path
 
 from .. import config
+from ..children import die_with_parent
 from ..errors import MatfoldDependencyError
 from .transport import StoreError
 
@@ -63,22 +63,6 @@ LOG_TAIL = 20
 
 _lock = threading.Lock()
 _services: dict[tuple, LocalService] = {}
-
-
-def _pdeathsig():
-    """``preexec_fn``: ask Linux to SIGTERM the child when the thread that forked it ends."""
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux: the service's parent watch is enough
-        return None
-    sigterm = int(signal.SIGTERM)
-
-    def set_pdeathsig() -> None:
-        prctl(1, sigterm)  # PR_SET_PDEATHSIG
-
-    return set_pdeathsig
 
 
 def _tail(path: Path, lines: int = LOG_TAIL) -> str:
@@ -153,7 +137,7 @@ class LocalService:
             log.flush()
             self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True,
-                                            preexec_fn=_pdeathsig() if in_main else None)
+                                            preexec_fn=die_with_parent() if in_main else None)
         try:
             self.url = self._wait_ready(ready, timeout)
         except BaseException:
